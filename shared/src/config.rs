@@ -1,0 +1,309 @@
+//! Layered configuration: built-in defaults, then an optional TOML file, then environment
+//! variables (highest precedence).
+//!
+//! The environment layer is an explicit table ([`ENVIRONMENT_VARIABLES`]) rather than a
+//! prefix scan: the names are the public, documented interface (README, docker-compose,
+//! `.env.example`), and a test checks those files only use names from this table.
+//! Secrets are held as [`SecretString`] so that `Debug` output and logs never show them.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Every environment variable Vitrina reads, with the configuration key it sets and what
+/// it means. Order is the order of the README's configuration table.
+pub const ENVIRONMENT_VARIABLES: &[EnvironmentVariable] = &[
+    EnvironmentVariable::new("APP_ENV", "app_env", "`development` (default) or `production`."),
+    EnvironmentVariable::new(
+        "VITRINA_CONFIG",
+        "",
+        "Path of an optional TOML file layered between defaults and environment (default `vitrina.toml`).",
+    ),
+    EnvironmentVariable::new(
+        "BIND_HOST",
+        "host",
+        "Interface every process listens on (default `127.0.0.1`).",
+    ),
+    EnvironmentVariable::new("ROUTER_PORT", "ports.router", "Router port (default 4000)."),
+    EnvironmentVariable::new(
+        "IDENTITY_PORT",
+        "ports.identity",
+        "Identity subgraph port (default 4001).",
+    ),
+    EnvironmentVariable::new("CATALOG_PORT", "ports.catalog", "Catalog subgraph port (default 4002)."),
+    EnvironmentVariable::new("CART_PORT", "ports.cart", "Cart subgraph port (default 4003)."),
+    EnvironmentVariable::new("ORDERS_PORT", "ports.orders", "Orders subgraph port (default 4004)."),
+    EnvironmentVariable::new(
+        "CATALOG_URL",
+        "subgraph_urls.catalog",
+        "Catalog endpoint the router calls (default derived from host and port).",
+    ),
+    EnvironmentVariable::new(
+        "DATA_DIR",
+        "data_dir",
+        "Directory for embedded databases and log files (default `./data`).",
+    ),
+    EnvironmentVariable::new(
+        "DATABASE_URL",
+        "database_url",
+        "PostgreSQL URL (`postgres://…`). Unset: embedded SQLite files in `DATA_DIR`.",
+    ),
+    EnvironmentVariable::new(
+        "DATABASE_MAX_CONNECTIONS",
+        "database_max_connections",
+        "Connection pool size per service (default 10).",
+    ),
+    EnvironmentVariable::new(
+        "SEED_DEMO_DATA",
+        "seed_demo_data",
+        "Seed a small demo catalog into an empty database (default false; the launcher turns it on).",
+    ),
+    EnvironmentVariable::new(
+        "LOG_LEVEL",
+        "log.level",
+        "Log level: `error`, `warn`, `info` (default), `debug` or `trace`; the router reads the same variable.",
+    ),
+    EnvironmentVariable::new(
+        "LOG_FILTER",
+        "log.filter",
+        "Optional tracing filter directives overriding `LOG_LEVEL`, e.g. `vitrina_catalog=debug,info`.",
+    ),
+    EnvironmentVariable::new(
+        "LOG_DIR",
+        "log.dir",
+        "Directory of the daily-rotated JSON log files (default `DATA_DIR/logs`).",
+    ),
+    EnvironmentVariable::new(
+        "LOG_RETENTION_DAYS",
+        "log.retention_days",
+        "How many daily log files to keep per process (default 14).",
+    ),
+    EnvironmentVariable::new(
+        "ROUTER_CONFIG_FILE_PATH",
+        "",
+        "Router configuration file (the launcher uses `router/router.yaml`).",
+    ),
+    EnvironmentVariable::new(
+        "SUPERGRAPH_FILE",
+        "",
+        "Supergraph the router serves (default `supergraph.graphql` beside `router/`).",
+    ),
+];
+
+/// One row of [`ENVIRONMENT_VARIABLES`].
+#[derive(Debug, Clone, Copy)]
+pub struct EnvironmentVariable {
+    pub name: &'static str,
+    /// Dotted configuration key the variable overrides; empty for variables read
+    /// elsewhere: `VITRINA_CONFIG` steers loading itself, the router reads its own.
+    pub key: &'static str,
+    pub description: &'static str,
+}
+
+impl EnvironmentVariable {
+    const fn new(name: &'static str, key: &'static str, description: &'static str) -> Self {
+        Self { name, key, description }
+    }
+}
+
+/// Whether the process runs as a developer's machine or as production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+/// The settings of every Vitrina process. Each service reads only the parts it needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub app_env: AppEnv,
+    pub host: String,
+    pub ports: Ports,
+    /// Explicit subgraph endpoints for the router; a missing entry is derived from
+    /// `host` and `ports`, which is right for the one-command run.
+    #[serde(default)]
+    pub subgraph_urls: SubgraphUrls,
+    pub data_dir: PathBuf,
+    /// `None` selects the embedded SQLite default.
+    pub database_url: Option<SecretString>,
+    pub database_max_connections: u32,
+    pub seed_demo_data: bool,
+    pub log: LogSettings,
+}
+
+/// Listening ports of the router and the four subgraphs.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ports {
+    pub router: u16,
+    pub identity: u16,
+    pub catalog: u16,
+    pub cart: u16,
+    pub orders: u16,
+}
+
+/// Endpoints the router sends subgraph requests to, when they are not the defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubgraphUrls {
+    pub catalog: Option<String>,
+}
+
+/// Where and how much each process logs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    /// Full `EnvFilter` directives; wins over `level` when set.
+    pub filter: Option<String>,
+    /// `None` means `data_dir/logs`.
+    pub dir: Option<PathBuf>,
+    pub retention_days: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration is invalid: {0}")]
+    Invalid(#[from] config::ConfigError),
+}
+
+impl Settings {
+    /// Loads defaults → file → process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(|name| std::env::var(name).ok())
+    }
+
+    /// Loads with an explicit environment lookup, so tests never touch the real process
+    /// environment (mutating it is unsound once threads run).
+    pub fn load_from(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let file = env("VITRINA_CONFIG").unwrap_or_else(|| "vitrina.toml".to_owned());
+        let mut builder = config::Config::builder()
+            .set_default("app_env", "development")?
+            .set_default("host", "127.0.0.1")?
+            .set_default("ports.router", 4000)?
+            .set_default("ports.identity", 4001)?
+            .set_default("ports.catalog", 4002)?
+            .set_default("ports.cart", 4003)?
+            .set_default("ports.orders", 4004)?
+            .set_default("data_dir", "data")?
+            .set_default("database_max_connections", 10)?
+            .set_default("seed_demo_data", false)?
+            .set_default("log.level", "info")?
+            .set_default("log.retention_days", 14)?
+            .add_source(config::File::new(&file, config::FileFormat::Toml).required(false));
+        for variable in ENVIRONMENT_VARIABLES.iter().filter(|v| !v.key.is_empty()) {
+            if let Some(value) = env(variable.name).filter(|v| !v.is_empty()) {
+                builder = builder.set_override(variable.key, value)?;
+            }
+        }
+        Ok(builder.build()?.try_deserialize()?)
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.app_env == AppEnv::Production
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.log.dir.clone().unwrap_or_else(|| self.data_dir.join("logs"))
+    }
+
+    /// The address a service binds: `host:port`.
+    pub fn bind_address(&self, port: u16) -> String {
+        format!("{}:{}", self.host, port)
+    }
+
+    /// The catalog endpoint the router should call.
+    pub fn catalog_url(&self) -> String {
+        self.subgraph_urls
+            .catalog
+            .clone()
+            .unwrap_or_else(|| local_graphql_url(&self.host, self.ports.catalog))
+    }
+
+    /// The SQLite file of a service when no `DATABASE_URL` is set.
+    pub fn embedded_database_path(&self, service: &str) -> PathBuf {
+        self.data_dir.join(format!("{service}.sqlite"))
+    }
+}
+
+fn local_graphql_url(host: &str, port: u16) -> String {
+    // A wildcard bind address is not something a client can connect to.
+    let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
+    format!("http://{host}:{port}/graphql")
+}
+
+/// Resolves `path` against the current directory, for log lines that tell the operator
+/// exactly which file is in use.
+pub fn display_path(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Settings {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::load_from(|name| vars.get(name).cloned()).expect("settings load")
+    }
+
+    #[test]
+    fn defaults_describe_the_one_command_run() {
+        let settings = load(&[("VITRINA_CONFIG", "/nonexistent/vitrina.toml")]);
+        assert_eq!(settings.app_env, AppEnv::Development);
+        assert_eq!(settings.ports.router, 4000);
+        assert_eq!(settings.ports.catalog, 4002);
+        assert!(settings.database_url.is_none());
+        assert_eq!(settings.catalog_url(), "http://127.0.0.1:4002/graphql");
+    }
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("vitrina.toml");
+        std::fs::write(&file, "host = \"0.0.0.0\"\n[ports]\ncatalog = 5002\nrouter = 5000\n").unwrap();
+        let settings = load(&[
+            ("VITRINA_CONFIG", file.to_str().unwrap()),
+            ("ROUTER_PORT", "6000"),
+            ("DATABASE_URL", "postgres://user:hunter2@db/vitrina"),
+        ]);
+        assert_eq!(settings.ports.router, 6000, "environment wins over the file");
+        assert_eq!(settings.ports.catalog, 5002, "the file wins over defaults");
+        assert_eq!(settings.catalog_url(), "http://127.0.0.1:5002/graphql");
+        let url = settings.database_url.as_ref().unwrap();
+        assert_eq!(url.expose_secret(), "postgres://user:hunter2@db/vitrina");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let settings = load(&[("DATABASE_URL", "postgres://user:hunter2@db/vitrina")]);
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+    }
+
+    #[test]
+    fn a_typo_in_the_config_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("vitrina.toml");
+        std::fs::write(&file, "[ports]\ncatlog = 5002\n").unwrap();
+        let vars: HashMap<String, String> = [("VITRINA_CONFIG".to_string(), file.to_str().unwrap().to_string())].into();
+        let error = Settings::load_from(|name| vars.get(name).cloned()).unwrap_err();
+        assert!(error.to_string().contains("catlog"), "{error}");
+    }
+
+    #[test]
+    fn every_environment_variable_name_is_unique() {
+        let mut names: Vec<_> = ENVIRONMENT_VARIABLES.iter().map(|v| v.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ENVIRONMENT_VARIABLES.len());
+    }
+}

@@ -1,0 +1,164 @@
+//! Database connections: PostgreSQL when `DATABASE_URL` is set, an embedded SQLite file
+//! per service otherwise.
+//!
+//! On PostgreSQL each service owns one schema (`catalog`, `identity`, `orders`) and
+//! connects with its `search_path` set to it, so the services can share one database
+//! server without seeing each other's tables, and each keeps its own migration history.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, RuntimeErr};
+use sea_orm_migration::MigratorTrait;
+use secrecy::ExposeSecret;
+
+use crate::config::{Settings, display_path};
+
+/// Which kind of database a service ended up on; logged at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Postgres { schema: String },
+    EmbeddedSqlite { path: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("failed to create the data directory {path}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to prepare schema {schema}")]
+    Schema {
+        schema: String,
+        #[source]
+        source: DbErr,
+    },
+    #[error("failed to connect to the database")]
+    Connect(#[source] DbErr),
+    #[error("failed to apply migrations")]
+    Migrate(#[source] DbErr),
+}
+
+/// Connects the service `schema` to its database, creating the schema (PostgreSQL) or the
+/// file (SQLite) when missing.
+pub async fn connect(settings: &Settings, schema: &str) -> Result<(DatabaseConnection, DatabaseKind), DatabaseError> {
+    match &settings.database_url {
+        Some(url) => {
+            let url = url.expose_secret();
+            ensure_postgres_schema(url, schema).await?;
+            let mut options = pool_options(url.to_owned(), settings.database_max_connections);
+            options.set_schema_search_path(schema.to_owned());
+            let connection = Database::connect(options).await.map_err(DatabaseError::Connect)?;
+            Ok((
+                connection,
+                DatabaseKind::Postgres {
+                    schema: schema.to_owned(),
+                },
+            ))
+        }
+        None => {
+            let path = settings.embedded_database_path(schema);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|source| DatabaseError::DataDir {
+                    path: display_path(parent),
+                    source,
+                })?;
+            }
+            let url = format!("sqlite://{}?mode=rwc", path.display());
+            // SQLite serialises writers; a few connections are enough and avoid busy waits.
+            let options = pool_options(url, settings.database_max_connections.min(4));
+            let connection = Database::connect(options).await.map_err(DatabaseError::Connect)?;
+            Ok((
+                connection,
+                DatabaseKind::EmbeddedSqlite {
+                    path: display_path(&path),
+                },
+            ))
+        }
+    }
+}
+
+/// Connects and applies the service's pending migrations.
+pub async fn connect_and_migrate<M: MigratorTrait>(
+    settings: &Settings,
+    schema: &str,
+) -> Result<(DatabaseConnection, DatabaseKind), DatabaseError> {
+    let (connection, kind) = connect(settings, schema).await?;
+    M::up(&connection, None).await.map_err(DatabaseError::Migrate)?;
+    Ok((connection, kind))
+}
+
+fn pool_options(url: String, max_connections: u32) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(max_connections.max(1))
+        .min_connections(1)
+        // Fail fast when the database is gone: callers answer UNAVAILABLE instead of hanging.
+        .connect_timeout(Duration::from_secs(3))
+        .acquire_timeout(Duration::from_secs(3))
+        .idle_timeout(Duration::from_secs(300))
+        .sqlx_logging(false);
+    options
+}
+
+async fn ensure_postgres_schema(url: &str, schema: &str) -> Result<(), DatabaseError> {
+    let schema_error = |source| DatabaseError::Schema {
+        schema: schema.to_owned(),
+        source,
+    };
+    if !schema.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+        return Err(schema_error(DbErr::Custom(format!("invalid schema name {schema:?}"))));
+    }
+    let connection = Database::connect(pool_options(url.to_owned(), 1))
+        .await
+        .map_err(DatabaseError::Connect)?;
+    connection
+        .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+        .await
+        .map_err(schema_error)?;
+    connection.close().await.map_err(DatabaseError::Connect)?;
+    Ok(())
+}
+
+/// Whether `error` means the database could not be reached (as opposed to a bad query).
+/// Such errors surface to clients as `UNAVAILABLE`.
+pub fn is_connection_error(error: &DbErr) -> bool {
+    match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            is_sqlx_connection_error(inner)
+        }
+        _ => false,
+    }
+}
+
+fn is_sqlx_connection_error(error: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    matches!(
+        error,
+        Error::Io(_) | Error::Tls(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed
+    )
+}
+
+/// Whether `error` is a unique-constraint violation, which callers map to `CONFLICT`.
+pub fn is_unique_violation(error: &DbErr) -> bool {
+    matches!(error.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Readiness probe for a database connection.
+pub struct DatabaseProbe(pub DatabaseConnection);
+
+#[async_trait::async_trait]
+impl crate::http::ReadinessProbe for DatabaseProbe {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|error| {
+            tracing::warn!(error = %error, "database readiness check failed");
+            "unreachable".to_owned()
+        })
+    }
+}

@@ -1,0 +1,193 @@
+//! The HTTP surface every subgraph exposes, and its lifecycle.
+//!
+//! `POST /graphql` runs any async-graphql executor (the code-first schemas and the cart's
+//! dynamic schema alike); `GET /health` answers while the process lives; `GET /ready`
+//! answers 200 only when every [`ReadinessProbe`] passes. Each request gets a request id
+//! (the caller's `x-request-id`, e.g. from the router, or a fresh UUID v7), a tracing span
+//! carrying it, and the id echoed in the response.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use async_graphql::Executor;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::{
+    Extension, Json, Router,
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use tokio::net::TcpListener;
+use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
+use tracing::Instrument;
+
+/// Header carrying the request id from the router to the subgraphs and back to clients.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Largest accepted request body; GraphQL documents of a storefront are far smaller.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Upper bound for any one request, so a stuck dependency cannot pin a connection forever.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A dependency whose health decides whether the service should receive traffic.
+#[async_trait::async_trait]
+pub trait ReadinessProbe: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// `Err` carries a short, client-safe reason.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// The id of the request being served, available to resolvers as GraphQL context data.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The caller's HTTP headers, for resolvers that need them (authorization, client info).
+#[derive(Debug, Clone)]
+pub struct RequestHeaders(pub HeaderMap);
+
+#[derive(Clone)]
+struct Probes(Arc<Vec<Arc<dyn ReadinessProbe>>>);
+
+/// Routes `POST /graphql` to `executor`.
+pub fn graphql_routes<E: Executor>(executor: E) -> Router {
+    Router::new()
+        .route("/graphql", post(graphql_handler::<E>))
+        .with_state(executor)
+}
+
+#[tracing::instrument(name = "graphql", skip_all)]
+async fn graphql_handler<E: Executor>(
+    State(executor): State<E>,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    let request = request.into_inner().data(request_id).data(RequestHeaders(headers));
+    executor.execute(request).await.into()
+}
+
+/// Adds `/health`, `/ready`, request ids, limits and timeouts around a service's routes.
+pub fn service_router(service: &'static str, routes: Router, probes: Vec<Arc<dyn ReadinessProbe>>) -> Router {
+    routes
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .layer(Extension(Probes(Arc::new(probes))))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            request_span(service, request, next)
+        }))
+}
+
+async fn health() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn ready(Extension(Probes(probes)): Extension<Probes>) -> Response {
+    let results = futures::future::join_all(probes.iter().map(|probe| async move {
+        let outcome = tokio::time::timeout(Duration::from_secs(2), probe.check())
+            .await
+            .unwrap_or_else(|_| Err("timed out".to_owned()));
+        (probe.name(), outcome)
+    }))
+    .await;
+    let ready = results.iter().all(|(_, outcome)| outcome.is_ok());
+    let checks: serde_json::Map<String, serde_json::Value> = results
+        .into_iter()
+        .map(|(name, outcome)| (name.to_owned(), outcome.err().unwrap_or_else(|| "ok".to_owned()).into()))
+        .collect();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": checks });
+    (status, Json(body)).into_response()
+}
+
+async fn request_span(service: &'static str, mut request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| is_acceptable_request_id(value))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    request.extensions_mut().insert(RequestId(request_id.clone()));
+    let span = tracing::info_span!("request", service, request_id = %request_id, method = %request.method(), path = %request.uri().path());
+    let started = std::time::Instant::now();
+    async move {
+        let mut response = next.run(request).await;
+        let status = response.status().as_u16();
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if response.status().is_server_error() {
+            tracing::warn!(status, elapsed_ms, "request finished");
+        } else {
+            tracing::debug!(status, elapsed_ms, "request finished");
+        }
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// Ids come from clients too: keep them short and printable so they cannot forge log lines.
+fn is_acceptable_request_id(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A bound, not yet running HTTP service (zero-to-production's `Application`).
+pub struct HttpService {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl HttpService {
+    /// Binds `address`; port 0 picks a free port (tests).
+    pub async fn bind(address: &str, router: Router) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(address).await?;
+        Ok(Self { listener, router })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|address| address.port())
+            .unwrap_or_default()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(crate::shutdown::signal()).await
+    }
+
+    /// Serves until `stop` resolves, then drains in-flight requests.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(stop)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_that_could_forge_log_lines_are_replaced() {
+        assert!(is_acceptable_request_id("0193b7c2-6f2e-7a1b-9c3d-123456789abc"));
+        assert!(!is_acceptable_request_id("abc\n{\"level\":\"ERROR\"}"));
+        assert!(!is_acceptable_request_id(&"a".repeat(129)));
+        assert!(!is_acceptable_request_id(""));
+    }
+}

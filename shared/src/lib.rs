@@ -1,0 +1,18 @@
+//! Everything the Vitrina processes have in common.
+//!
+//! Each subgraph and the launcher build on these pieces so that configuration, logging,
+//! error codes, the HTTP surface (`/graphql`, `/health`, `/ready`) and graceful shutdown
+//! behave identically everywhere. Domain code lives in the subgraph crates; nothing here
+//! knows about products, carts or orders.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod money;
+pub mod pagination;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use error::{AppError, ErrorCode};
