@@ -1,0 +1,82 @@
+//! Wiring of the catalog service: database, schema, HTTP.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use sea_orm::DatabaseConnection;
+use vitrina_migrations::catalog::Migrator;
+use vitrina_shared::{
+    config::Settings,
+    db::{self, DatabaseKind, DatabaseProbe},
+    http::{HttpService, graphql_routes, service_router},
+};
+
+use crate::{DATABASE_SCHEMA, graphql, seed};
+
+/// A catalog service bound to its port and ready to run.
+pub struct Application {
+    http: HttpService,
+    db: DatabaseConnection,
+}
+
+impl Application {
+    /// Connects and migrates the database, seeds demo data when asked, binds the port.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let (db, kind) = db::connect_and_migrate::<Migrator>(settings, DATABASE_SCHEMA)
+            .await
+            .context("failed to prepare the catalog database")?;
+        match &kind {
+            DatabaseKind::Postgres { schema } => {
+                tracing::info!(database = "postgresql", schema, "catalog database ready")
+            }
+            DatabaseKind::EmbeddedSqlite { path } => {
+                tracing::info!(
+                    database = "embedded-sqlite",
+                    path,
+                    "catalog database ready (embedded default: DATABASE_URL is not set)"
+                )
+            }
+        }
+        if settings.seed_demo_data
+            && seed::seed_demo_catalog_if_empty(&db)
+                .await
+                .context("failed to seed the demo catalog")?
+        {
+            tracing::info!("seeded the demo catalog into an empty database");
+        }
+        let schema = graphql::build_schema(db.clone());
+        let router = service_router(
+            "catalog",
+            graphql_routes(schema),
+            vec![Arc::new(DatabaseProbe(db.clone()))],
+        );
+        let address = settings.bind_address(settings.ports.catalog);
+        let http = HttpService::bind(&address, router)
+            .await
+            .with_context(|| format!("failed to bind the catalog to {address}"))?;
+        Ok(Self { http, db })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.http.port()
+    }
+
+    /// The catalog's database connection, for tests that arrange data directly.
+    pub fn database(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.http
+            .run_until_stopped()
+            .await
+            .context("catalog HTTP server failed")?;
+        self.db.close().await.context("failed to close the catalog database")?;
+        Ok(())
+    }
+
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        self.http.run_until(stop).await.context("catalog HTTP server failed")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,241 @@
+//! `Product`: the federation entity (`@key(fields: "id")`), its queries and listing.
+
+use async_graphql::{
+    Context, ErrorExtensions, ID, Json, Object, Result, ResultExt,
+    connection::{Connection, CursorType, Edge, EmptyFields, OpaqueCursor},
+    dataloader::DataLoader,
+};
+use catalog_entity::{product, stock};
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+use vitrina_shared::{
+    AppError,
+    graphql::context_data,
+    money::{Currency, Money},
+    pagination::page_request,
+};
+
+use super::{
+    category::Category,
+    inputs::{ProductFilter, ProductSort, ValidatedFilter, parse_id},
+    loaders::{CategoryLoader, ProductLoader},
+};
+use crate::{
+    domain::{ProductStatus, Visibility},
+    store::products::{self as store, ListProducts, ProductCursor, ProductRow},
+};
+
+/// A product as the catalog publishes it.
+pub struct Product {
+    row: product::Model,
+    stock: Option<stock::Model>,
+}
+
+impl From<ProductRow> for Product {
+    fn from((row, stock): ProductRow) -> Self {
+        Self { row, stock }
+    }
+}
+
+#[Object]
+impl Product {
+    async fn id(&self) -> ID {
+        ID(self.row.id.to_string())
+    }
+
+    /// Stock-keeping unit, unique across the catalog.
+    async fn sku(&self) -> &str {
+        &self.row.sku
+    }
+
+    /// URL-safe unique name used in storefront links.
+    async fn slug(&self) -> &str {
+        &self.row.slug
+    }
+
+    async fn name(&self) -> &str {
+        &self.row.name
+    }
+
+    async fn description(&self) -> Option<&str> {
+        self.row.description.as_deref()
+    }
+
+    async fn status(&self) -> Result<ProductStatus> {
+        ProductStatus::parse(&self.row.status)
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!(
+                    "product {} has unknown status {:?}",
+                    self.row.id,
+                    self.row.status
+                ))
+            })
+            .extend()
+    }
+
+    /// Current price. Carts and orders snapshot it; this is always the live value.
+    async fn price(&self) -> Result<Money> {
+        let currency = Currency::parse(&self.row.currency)
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!(
+                    "product {} has unknown currency {:?}",
+                    self.row.id,
+                    self.row.currency
+                ))
+            })
+            .extend()?;
+        Ok(Money::from_minor_units(self.row.price_minor, currency))
+    }
+
+    /// Units that can be ordered now: on hand minus reserved by unpaid orders.
+    async fn available_quantity(&self) -> i32 {
+        self.stock.as_ref().map(stock::Model::available).unwrap_or(0)
+    }
+
+    async fn category(&self, ctx: &Context<'_>) -> Result<Option<Category>> {
+        let Some(category_id) = self.row.category_id else {
+            return Ok(None);
+        };
+        let loader = context_data::<DataLoader<CategoryLoader>>(ctx)?;
+        let category = loader.load_one(category_id).await.map_err(|error| error.extend())?;
+        Ok(category.map(Category::from))
+    }
+
+    /// Free-form attributes such as colour or material.
+    async fn attributes(&self) -> Json<serde_json::Value> {
+        Json(self.row.attributes.clone())
+    }
+
+    /// Optimistic-concurrency version: updates must send the version they read.
+    async fn version(&self) -> i32 {
+        self.row.version
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.row.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.row.updated_at
+    }
+}
+
+/// Fields of a product listing besides its edges.
+pub struct ProductConnectionFields {
+    visibility: Visibility,
+    filter: Option<store::ProductFilter>,
+}
+
+#[Object]
+impl ProductConnectionFields {
+    /// Number of products matching the filter across all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
+        let Some(filter) = &self.filter else { return Ok(0) };
+        let db = context_data::<DatabaseConnection>(ctx)?;
+        let count = store::count(db, self.visibility, filter).await.extend()?;
+        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+    }
+}
+
+pub type ProductConnection = Connection<OpaqueCursor<ProductCursor>, Product, ProductConnectionFields, EmptyFields>;
+
+#[derive(Default)]
+pub struct ProductQuery;
+
+#[Object]
+impl ProductQuery {
+    /// A product by id; `null` when it does not exist or is not visible to the caller.
+    async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
+        let id = parse_id("id", &id).extend()?;
+        let loader = context_data::<DataLoader<ProductLoader>>(ctx)?;
+        let row = loader.load_one(id).await.map_err(|error| error.extend())?;
+        Ok(row
+            .filter(|(product, _)| store::is_visible(product, Visibility::Storefront))
+            .map(Product::from))
+    }
+
+    /// A product by its slug, for storefront product pages.
+    async fn product_by_slug(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Product>> {
+        let db = context_data::<DatabaseConnection>(ctx)?;
+        let row = store::find_by_slug(db, &slug, Visibility::Storefront).await.extend()?;
+        Ok(row.map(Product::from))
+    }
+
+    /// Products as a Relay connection: at most 100 per page, stable cursors, filters and
+    /// sort (default: newest first).
+    #[allow(clippy::too_many_arguments)]
+    async fn products(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<ProductFilter>,
+        sort: Option<ProductSort>,
+    ) -> Result<ProductConnection> {
+        let db = context_data::<DatabaseConnection>(ctx)?;
+        let page = page_request(first, last).extend()?;
+        let after = decode_cursor("after", after).extend()?;
+        let before = decode_cursor("before", before).extend()?;
+        let visibility = Visibility::Storefront;
+        let filter = match filter.unwrap_or_default().validate(db).await.extend()? {
+            ValidatedFilter::Filter(filter) => filter,
+            ValidatedFilter::MatchesNothing => {
+                return Ok(Connection::with_additional_fields(
+                    false,
+                    false,
+                    ProductConnectionFields {
+                        visibility,
+                        filter: None,
+                    },
+                ));
+            }
+        };
+        let sort = sort.map(Into::into).unwrap_or_default();
+        let request = ListProducts {
+            visibility,
+            filter: filter.clone(),
+            sort,
+            page,
+            after,
+            before,
+        };
+        let result = store::list(db, &request).await.extend()?;
+        let mut connection = Connection::with_additional_fields(
+            result.has_previous_page,
+            result.has_next_page,
+            ProductConnectionFields {
+                visibility,
+                filter: Some(filter),
+            },
+        );
+        connection.edges.extend(result.rows.into_iter().map(|row| {
+            let cursor = OpaqueCursor(ProductCursor::for_row(sort.field, &row.0));
+            Edge::new(cursor, Product::from(row))
+        }));
+        Ok(connection)
+    }
+
+    /// Federation entity resolver: other subgraphs reference products by id. Resolves
+    /// every status, so a cart can still show a product that was archived since.
+    #[graphql(entity)]
+    async fn find_product_by_id(&self, ctx: &Context<'_>, #[graphql(key)] id: ID) -> Result<Option<Product>> {
+        let Ok(id) = uuid::Uuid::parse_str(id.as_str()) else {
+            return Ok(None);
+        };
+        let loader = context_data::<DataLoader<ProductLoader>>(ctx)?;
+        let row = loader.load_one(id).await.map_err(|error| error.extend())?;
+        Ok(row.map(Product::from))
+    }
+}
+
+fn decode_cursor(argument: &str, cursor: Option<String>) -> Result<Option<ProductCursor>, AppError> {
+    cursor
+        .map(|cursor| {
+            OpaqueCursor::<ProductCursor>::decode_cursor(&cursor)
+                .map(|decoded| decoded.0)
+                .map_err(|_| AppError::bad_input(argument, format!("`{argument}` is not a valid cursor")))
+        })
+        .transpose()
+}

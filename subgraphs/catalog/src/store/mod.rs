@@ -1,0 +1,5 @@
+//! Database access of the catalog. Functions take a connection and return domain rows or
+//! `AppError`s; they know nothing about GraphQL.
+
+pub mod categories;
+pub mod products;
