@@ -1,0 +1,27 @@
+//! Vitrina's federation router: Hive Router (query planning, execution, CORS, CSRF, JWT,
+//! limits, error masking) built as a library, with Vitrina's behaviour added through its
+//! plugin API. We never plan queries ourselves.
+//!
+//! Configuration is `router/router.yaml` (Hive Router's format, unknown keys rejected at
+//! start-up); its `from_env` placeholders let the launcher and tests choose the port,
+//! the supergraph file and each subgraph's URL.
+
+// Needed by ntex's way of composing middleware types.
+#![recursion_limit = "256"]
+
+pub mod plugins;
+
+use hive_router::{PluginRegistry, error::RouterInitError, init_rustls_crypto_provider, ntex, router_entrypoint};
+
+/// Every plugin this build knows; `router.yaml` enables and configures them by name.
+pub fn plugin_registry() -> PluginRegistry {
+    PluginRegistry::new().register::<plugins::request_id::RequestIdPropagation>()
+}
+
+/// Runs the router until it receives Ctrl-C or SIGTERM. Blocks the calling thread: the
+/// router brings its own (ntex) runtime, so call this outside any async runtime.
+#[hive_router::main]
+pub async fn run() -> Result<(), RouterInitError> {
+    init_rustls_crypto_provider();
+    router_entrypoint(plugin_registry()).await
+}
