@@ -1,0 +1,78 @@
+//! Command-line interface of the `vitrina` binary.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use vitrina_shared::{config::Settings, telemetry};
+
+use crate::{launcher, services::Service};
+
+#[derive(Debug, Parser)]
+#[command(name = "vitrina", version, about = "Vitrina commerce backend: router and subgraphs")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Default, Subcommand)]
+pub enum Command {
+    /// Start the router and every subgraph, seed demo data, stop all on Ctrl-C (default).
+    #[default]
+    Up,
+    /// Run one subgraph.
+    Serve { service: Service },
+    /// Run the federation router (configured by `ROUTER_CONFIG_FILE_PATH`).
+    Router,
+    /// Apply pending database migrations and exit (for production roll-outs).
+    Migrate {
+        /// Only this service; all services with a database by default.
+        #[arg(long)]
+        service: Option<Service>,
+    },
+    /// Print a subgraph's federation SDL, or write it to `subgraphs/<name>/schema.graphql`.
+    Sdl {
+        service: Service,
+        #[arg(long, value_enum, default_value_t = SdlOutput::Stdout)]
+        output: SdlOutput,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SdlOutput {
+    Stdout,
+    File,
+}
+
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    let settings = Settings::load().context("failed to load configuration")?;
+    match command {
+        Command::Up => {
+            let _guard = telemetry::init("launcher", &settings.log, &settings.log_dir())?;
+            launcher::run(&settings).await
+        }
+        Command::Serve { service } => {
+            let _guard = telemetry::init(service.name(), &settings.log, &settings.log_dir())?;
+            service.serve(&settings).await
+        }
+        Command::Migrate { service } => {
+            let _guard = telemetry::init("migrate", &settings.log, &settings.log_dir())?;
+            let services = service.map(|s| vec![s]).unwrap_or_else(|| Service::ALL.to_vec());
+            for service in services {
+                service.migrate(&settings).await?;
+            }
+            Ok(())
+        }
+        Command::Sdl { service, output } => {
+            let sdl = service.sdl();
+            match output {
+                SdlOutput::Stdout => print!("{sdl}"),
+                SdlOutput::File => {
+                    let path = service.sdl_path();
+                    std::fs::write(&path, sdl).with_context(|| format!("failed to write {}", path.display()))?;
+                    eprintln!("wrote {}", path.display());
+                }
+            }
+            Ok(())
+        }
+        Command::Router => unreachable!("the router runs on its own runtime, dispatched in main"),
+    }
+}

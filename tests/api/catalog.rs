@@ -1,0 +1,486 @@
+//! The catalog subgraph, directly and through the router.
+
+use catalog_entity::{category, product, stock};
+use chrono::Utc;
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{Store, data, first_error_code, graphql, spawn_catalog, spawn_router};
+
+const LIST: &str = r#"query($first: Int, $after: String, $last: Int, $before: String, $filter: ProductFilter, $sort: ProductSort) {
+  products(first: $first, after: $after, last: $last, before: $before, filter: $filter, sort: $sort) {
+    totalCount
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { id name sku price { amount currencyCode } availableQuantity status category { slug } } }
+  }
+}"#;
+
+fn names(response: &Value) -> Vec<String> {
+    data(response)["products"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|edge| edge["node"]["name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
+struct NewProduct<'a> {
+    name: &'a str,
+    price_minor: i64,
+    currency: &'a str,
+    status: &'a str,
+    category: Option<Uuid>,
+    on_hand: i32,
+}
+
+impl Default for NewProduct<'_> {
+    fn default() -> Self {
+        Self {
+            name: "Widget",
+            price_minor: 1000,
+            currency: "EUR",
+            status: "ACTIVE",
+            category: None,
+            on_hand: 10,
+        }
+    }
+}
+
+async fn insert_product(db: &DatabaseConnection, new: NewProduct<'_>) -> Uuid {
+    let id = Uuid::now_v7();
+    let now = Utc::now();
+    let slug = format!("{}-{}", new.name.to_lowercase().replace(' ', "-"), id.simple());
+    product::Entity::insert(product::ActiveModel {
+        id: Set(id),
+        sku: Set(format!("SKU-{}", id.simple())),
+        slug: Set(slug),
+        name: Set(new.name.to_owned()),
+        description: Set(None),
+        price_minor: Set(new.price_minor),
+        currency: Set(new.currency.to_owned()),
+        status: Set(new.status.to_owned()),
+        category_id: Set(new.category),
+        attributes: Set(json!({})),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(db)
+    .await
+    .expect("insert product");
+    stock::Entity::insert(stock::ActiveModel {
+        product_id: Set(id),
+        on_hand: Set(new.on_hand),
+        reserved: Set(0),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(db)
+    .await
+    .expect("insert stock");
+    id
+}
+
+async fn insert_category(db: &DatabaseConnection, slug: &str, parent: Option<Uuid>) -> Uuid {
+    let id = Uuid::now_v7();
+    let now = Utc::now();
+    category::Entity::insert(category::ActiveModel {
+        id: Set(id),
+        name: Set(slug.to_uppercase()),
+        slug: Set(slug.to_owned()),
+        parent_id: Set(parent),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(db)
+    .await
+    .expect("insert category");
+    id
+}
+
+#[tokio::test]
+async fn seeded_products_are_served_through_the_router_from_postgres() {
+    let catalog = spawn_catalog(Store::Postgres, true).await;
+    let router = spawn_router(&catalog).await;
+
+    let response = graphql(
+        &router.url,
+        "{ products(first: 5) { edges { node { id name } } } }",
+        json!({}),
+    )
+    .await;
+
+    let edges = data(&response)["products"]["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 5, "{response:#}");
+    assert!(
+        edges
+            .iter()
+            .all(|edge| edge["node"]["name"].as_str().is_some_and(|name| !name.is_empty()))
+    );
+}
+
+#[tokio::test]
+async fn the_embedded_sqlite_default_serves_the_seeded_catalog() {
+    let catalog = spawn_catalog(Store::EmbeddedSqlite, true).await;
+
+    let response = graphql(&catalog.url, LIST, json!({ "first": 100 })).await;
+
+    let products = &data(&response)["products"];
+    assert_eq!(products["totalCount"], 10);
+    assert_eq!(products["edges"].as_array().unwrap().len(), 10);
+    assert_eq!(products["pageInfo"]["hasNextPage"], false);
+}
+
+#[tokio::test]
+async fn pages_never_skip_or_repeat_products_inserted_between_requests() {
+    let catalog = spawn_catalog(Store::Postgres, false).await;
+    for index in 0..7 {
+        insert_product(
+            &catalog.db,
+            NewProduct {
+                name: &format!("Item {index}"),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let sort = json!({ "field": "NAME", "direction": "ASC" });
+
+    let first_page = graphql(&catalog.url, LIST, json!({ "first": 3, "sort": sort })).await;
+    assert_eq!(names(&first_page), ["Item 0", "Item 1", "Item 2"]);
+    // New products sort before and after the cursor; neither may disturb the next page.
+    insert_product(
+        &catalog.db,
+        NewProduct {
+            name: "Item 0a",
+            ..Default::default()
+        },
+    )
+    .await;
+    insert_product(
+        &catalog.db,
+        NewProduct {
+            name: "Item 9",
+            ..Default::default()
+        },
+    )
+    .await;
+    let end_cursor = data(&first_page)["products"]["pageInfo"]["endCursor"].clone();
+    let second_page = graphql(
+        &catalog.url,
+        LIST,
+        json!({ "first": 3, "after": end_cursor, "sort": sort }),
+    )
+    .await;
+
+    assert_eq!(names(&second_page), ["Item 3", "Item 4", "Item 5"]);
+    let info = &data(&second_page)["products"]["pageInfo"];
+    assert_eq!(info["hasNextPage"], true);
+    assert_eq!(info["hasPreviousPage"], true);
+}
+
+#[tokio::test]
+async fn backward_pages_return_the_products_before_the_cursor_in_order() {
+    let catalog = spawn_catalog(Store::Postgres, false).await;
+    for (name, price) in [("A", 500), ("B", 100), ("C", 300), ("D", 200), ("E", 400)] {
+        insert_product(
+            &catalog.db,
+            NewProduct {
+                name,
+                price_minor: price,
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let sort = json!({ "field": "PRICE", "direction": "DESC" });
+    let all = graphql(&catalog.url, LIST, json!({ "first": 5, "sort": sort })).await;
+    assert_eq!(names(&all), ["A", "E", "C", "D", "B"]);
+    let cursor_of_d = data(&all)["products"]["edges"][3]["cursor"].clone();
+
+    let page = graphql(
+        &catalog.url,
+        LIST,
+        json!({ "last": 2, "before": cursor_of_d, "sort": sort }),
+    )
+    .await;
+
+    assert_eq!(names(&page), ["E", "C"]);
+    let info = &data(&page)["products"]["pageInfo"];
+    assert_eq!(info["hasPreviousPage"], true);
+    assert_eq!(info["hasNextPage"], true);
+}
+
+#[tokio::test]
+async fn filters_combine_category_subtree_search_price_and_stock() {
+    let catalog = spawn_catalog(Store::Postgres, false).await;
+    let apparel = insert_category(&catalog.db, "apparel", None).await;
+    let shirts = insert_category(&catalog.db, "shirts", Some(apparel)).await;
+    let books = insert_category(&catalog.db, "books", None).await;
+    let db = &catalog.db;
+    insert_product(
+        db,
+        NewProduct {
+            name: "Red Shirt",
+            price_minor: 1500,
+            category: Some(shirts),
+            ..Default::default()
+        },
+    )
+    .await;
+    insert_product(
+        db,
+        NewProduct {
+            name: "Blue Shirt",
+            price_minor: 2500,
+            category: Some(shirts),
+            on_hand: 0,
+            ..Default::default()
+        },
+    )
+    .await;
+    insert_product(
+        db,
+        NewProduct {
+            name: "Apparel Gift Card",
+            price_minor: 5000,
+            category: Some(apparel),
+            ..Default::default()
+        },
+    )
+    .await;
+    insert_product(
+        db,
+        NewProduct {
+            name: "Shirt Folding Book",
+            price_minor: 1200,
+            category: Some(books),
+            ..Default::default()
+        },
+    )
+    .await;
+    insert_product(
+        db,
+        NewProduct {
+            name: "Draft Shirt",
+            status: "DRAFT",
+            category: Some(shirts),
+            ..Default::default()
+        },
+    )
+    .await;
+    insert_product(
+        db,
+        NewProduct {
+            name: "Yen Shirt",
+            price_minor: 2000,
+            currency: "JPY",
+            ..Default::default()
+        },
+    )
+    .await;
+    let sort = json!({ "field": "NAME", "direction": "ASC" });
+    let list = |filter: Value| {
+        let url = catalog.url.clone();
+        let sort = sort.clone();
+        async move { graphql(&url, LIST, json!({ "first": 50, "filter": filter, "sort": sort })).await }
+    };
+
+    let in_apparel = list(json!({ "categoryId": apparel.to_string() })).await;
+    assert_eq!(
+        names(&in_apparel),
+        ["Apparel Gift Card", "Blue Shirt", "Red Shirt"],
+        "subtree, drafts hidden"
+    );
+    assert_eq!(data(&in_apparel)["products"]["totalCount"], 3);
+
+    let shirts_search = list(json!({ "search": "sHiRt" })).await;
+    assert_eq!(
+        names(&shirts_search),
+        ["Blue Shirt", "Red Shirt", "Shirt Folding Book", "Yen Shirt"]
+    );
+
+    let literal_percent = list(json!({ "search": "%" })).await;
+    assert_eq!(names(&literal_percent), Vec::<String>::new(), "% is matched literally");
+
+    let priced = list(json!({ "minPrice": "15.00", "maxPrice": "25" })).await;
+    assert_eq!(
+        names(&priced),
+        ["Blue Shirt", "Red Shirt"],
+        "JPY 2000 is above 25, minor units scale per currency"
+    );
+
+    let cheap_yen = list(json!({ "minPrice": "1999", "maxPrice": "2000" })).await;
+    assert_eq!(names(&cheap_yen), ["Yen Shirt"]);
+
+    let in_stock_shirts = list(json!({ "categoryId": shirts.to_string(), "inStock": true })).await;
+    assert_eq!(names(&in_stock_shirts), ["Red Shirt"]);
+
+    let unknown_category = list(json!({ "categoryId": Uuid::now_v7().to_string() })).await;
+    assert_eq!(data(&unknown_category)["products"]["totalCount"], 0);
+}
+
+#[tokio::test]
+async fn invalid_listing_arguments_are_coded_input_errors() {
+    let catalog = spawn_catalog(Store::EmbeddedSqlite, true).await;
+    let cases = [
+        json!({ "first": 101 }),
+        json!({ "first": -1 }),
+        json!({ "first": 1, "last": 1 }),
+        json!({ "first": 1, "after": "not-a-cursor" }),
+        json!({ "first": 1, "filter": { "categoryId": "not-a-uuid" } }),
+        json!({ "first": 1, "filter": { "minPrice": "10", "maxPrice": "5" } }),
+        json!({ "first": 1, "filter": { "search": "x".repeat(201) } }),
+        json!({ "first": 1, "filter": { "minPrice": "ten" } }),
+        json!({ "first": "five" }),
+    ];
+    for variables in cases {
+        let response = graphql(&catalog.url, LIST, variables.clone()).await;
+        assert_eq!(
+            first_error_code(&response),
+            "BAD_USER_INPUT",
+            "{variables} -> {response:#}"
+        );
+    }
+    let name_sorted = graphql(
+        &catalog.url,
+        LIST,
+        json!({ "first": 1, "sort": { "field": "NAME", "direction": "ASC" } }),
+    )
+    .await;
+    let name_cursor = data(&name_sorted)["products"]["pageInfo"]["endCursor"].clone();
+    let mixed = graphql(&catalog.url, LIST, json!({ "first": 1, "after": name_cursor })).await;
+    assert_eq!(
+        first_error_code(&mixed),
+        "BAD_USER_INPUT",
+        "a NAME cursor under the default sort"
+    );
+    assert_eq!(mixed["errors"][0]["extensions"]["field"], "after");
+}
+
+#[tokio::test]
+async fn products_are_found_by_id_and_slug_only_when_active() {
+    let catalog = spawn_catalog(Store::Postgres, false).await;
+    let active = insert_product(
+        &catalog.db,
+        NewProduct {
+            name: "Shown",
+            ..Default::default()
+        },
+    )
+    .await;
+    let draft = insert_product(
+        &catalog.db,
+        NewProduct {
+            name: "Hidden",
+            status: "DRAFT",
+            ..Default::default()
+        },
+    )
+    .await;
+    let query = "query($id: ID!) { product(id: $id) { name price { amount currencyCode } availableQuantity } }";
+
+    let shown = graphql(&catalog.url, query, json!({ "id": active.to_string() })).await;
+    assert_eq!(
+        data(&shown)["product"],
+        json!({ "name": "Shown", "price": { "amount": "10.00", "currencyCode": "EUR" }, "availableQuantity": 10 })
+    );
+    let hidden = graphql(&catalog.url, query, json!({ "id": draft.to_string() })).await;
+    assert_eq!(data(&hidden)["product"], Value::Null);
+    let malformed = graphql(&catalog.url, query, json!({ "id": "42" })).await;
+    assert_eq!(first_error_code(&malformed), "BAD_USER_INPUT");
+
+    let slug = graphql(
+        &catalog.url,
+        "{ productBySlug(slug: \"ferris-tee\") { name } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        data(&slug)["productBySlug"],
+        Value::Null,
+        "no such slug in an empty catalog"
+    );
+}
+
+#[tokio::test]
+async fn categories_form_a_tree_with_children() {
+    let catalog = spawn_catalog(Store::EmbeddedSqlite, true).await;
+
+    let response = graphql(
+        &catalog.url,
+        "{ categories { slug children { slug parent { slug } } } }",
+        json!({}),
+    )
+    .await;
+
+    let roots = data(&response)["categories"].as_array().unwrap().clone();
+    let slugs: Vec<_> = roots.iter().map(|c| c["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["apparel", "books", "home"]);
+    assert_eq!(
+        roots[0]["children"],
+        json!([{ "slug": "hoodies", "parent": { "slug": "apparel" } }, { "slug": "t-shirts", "parent": { "slug": "apparel" } }])
+    );
+}
+
+#[tokio::test]
+async fn entity_references_resolve_products_of_every_status() {
+    let catalog = spawn_catalog(Store::Postgres, false).await;
+    let archived = insert_product(
+        &catalog.db,
+        NewProduct {
+            name: "Old",
+            status: "ARCHIVED",
+            ..Default::default()
+        },
+    )
+    .await;
+    let active = insert_product(
+        &catalog.db,
+        NewProduct {
+            name: "New",
+            ..Default::default()
+        },
+    )
+    .await;
+    let query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { id name status } } }";
+    let representations = json!([
+        { "__typename": "Product", "id": archived.to_string() },
+        { "__typename": "Product", "id": active.to_string() },
+        { "__typename": "Product", "id": Uuid::now_v7().to_string() },
+    ]);
+
+    let response = graphql(&catalog.url, query, json!({ "r": representations })).await;
+
+    let entities = &data(&response)["_entities"];
+    assert_eq!(entities[0]["status"], "ARCHIVED");
+    assert_eq!(entities[1]["name"], "New");
+    assert_eq!(entities[2], Value::Null);
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer_over_plain_http() {
+    let catalog = spawn_catalog(Store::EmbeddedSqlite, false).await;
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("http://127.0.0.1:{}/health", catalog.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = client
+        .get(format!("http://127.0.0.1:{}/ready", catalog.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().await.unwrap()["checks"]["database"], "ok");
+    let echoed = client
+        .post(&catalog.url)
+        .header("x-request-id", "test-request-42")
+        .json(&json!({ "query": "{ categories { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "test-request-42");
+}

@@ -1,0 +1,170 @@
+//! The storefront contract (`../shared/contract/*.graphql`): every operation must validate
+//! against the composed supergraph once the subgraphs that serve it exist, and the
+//! catalog's operations must work end to end through the router.
+
+use std::path::PathBuf;
+
+use apollo_compiler::{ExecutableDocument, Schema, ast, validation::Valid};
+use serde_json::json;
+
+use crate::helpers::{Store, data, graphql, repo_root, spawn_catalog, spawn_router};
+
+/// Operations that must already validate; grows as subgraphs land, never shrinks.
+const REQUIRED: &[&str] = &["ProductList", "ProductPage", "Categories"];
+
+fn contract_dir() -> Option<PathBuf> {
+    let dir = repo_root().join("../shared/contract");
+    dir.is_dir().then_some(dir)
+}
+
+struct Operation {
+    name: String,
+    source: String,
+}
+
+fn contract_operations() -> Vec<Operation> {
+    let Some(dir) = contract_dir() else { return Vec::new() };
+    let mut operations = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    for path in files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "graphql"))
+    {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let document = ast::Document::parse(text, &path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for definition in &document.definitions {
+            if let ast::Definition::OperationDefinition(operation) = definition {
+                let name = operation.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
+                let single = ast::Document {
+                    sources: Default::default(),
+                    definitions: vec![definition.clone()],
+                };
+                operations.push(Operation {
+                    name,
+                    source: single.to_string(),
+                });
+            }
+        }
+    }
+    operations
+}
+
+fn supergraph() -> Valid<Schema> {
+    let text = std::fs::read_to_string(repo_root().join("supergraph.graphql")).unwrap();
+    Schema::parse_and_validate(text, "supergraph.graphql").expect("supergraph.graphql is a valid schema")
+}
+
+/// Whether every root field the operation selects exists in the supergraph.
+fn is_served(schema: &Schema, source: &str) -> bool {
+    let document = ast::Document::parse(source, "operation.graphql").expect("parses");
+    document.definitions.iter().all(|definition| {
+        let ast::Definition::OperationDefinition(operation) = definition else {
+            return true;
+        };
+        let Some(root) = schema.root_operation(operation.operation_type) else {
+            return false;
+        };
+        operation.selection_set.iter().all(|selection| match selection {
+            ast::Selection::Field(field) => {
+                field.name.starts_with("__") || schema.type_field(root, &field.name).is_ok()
+            }
+            _ => true,
+        })
+    })
+}
+
+#[test]
+fn every_served_contract_operation_validates_against_the_supergraph() {
+    if contract_dir().is_none() {
+        eprintln!("../shared/contract is absent: nothing to check");
+        return;
+    }
+    let schema = supergraph();
+    let operations = contract_operations();
+    assert!(!operations.is_empty(), "the contract folder holds no operations");
+    let mut pending = Vec::new();
+    for operation in &operations {
+        if !is_served(&schema, &operation.source) {
+            pending.push(operation.name.clone());
+            continue;
+        }
+        if let Err(errors) = ExecutableDocument::parse_and_validate(&schema, &operation.source, "contract.graphql") {
+            panic!("contract operation {} does not validate:\n{errors}", operation.name);
+        }
+    }
+    for required in REQUIRED {
+        assert!(
+            operations.iter().any(|o| o.name == *required),
+            "{required} is missing from the contract"
+        );
+        assert!(
+            !pending.contains(&required.to_string()),
+            "{required} must be served by the supergraph"
+        );
+    }
+    eprintln!("contract operations not yet served by any subgraph: {pending:?}");
+}
+
+fn operation(name: &str) -> String {
+    contract_operations()
+        .into_iter()
+        .find(|o| o.name == name)
+        .unwrap_or_else(|| panic!("{name} not in contract"))
+        .source
+}
+
+#[tokio::test]
+async fn catalog_contract_operations_work_end_to_end_through_the_router() {
+    if contract_dir().is_none() {
+        eprintln!("../shared/contract is absent: nothing to run");
+        return;
+    }
+    let catalog = spawn_catalog(Store::Postgres, true).await;
+    let router = spawn_router(&catalog).await;
+
+    let list = graphql(
+        &router.url,
+        &operation("ProductList"),
+        json!({ "first": 3, "sort": { "field": "PRICE", "direction": "ASC" } }),
+    )
+    .await;
+    let products = &data(&list)["products"];
+    assert_eq!(products["totalCount"], 10);
+    assert_eq!(products["pageInfo"]["hasNextPage"], true);
+    let cheapest = &products["edges"][0]["node"];
+    assert_eq!(cheapest["slug"], "borrow-checker-mug");
+    assert_eq!(cheapest["price"], json!({ "amount": "14.00", "currencyCode": "EUR" }));
+    assert_eq!(cheapest["category"]["slug"], "mugs");
+    let after = products["pageInfo"]["endCursor"].clone();
+    let next = graphql(
+        &router.url,
+        &operation("ProductList"),
+        json!({ "first": 3, "after": after, "sort": { "field": "PRICE", "direction": "ASC" } }),
+    )
+    .await;
+    assert_eq!(
+        data(&next)["products"]["edges"][0]["node"]["slug"],
+        "ferris-tee",
+        "page 2 continues after the cursor"
+    );
+
+    let page = graphql(
+        &router.url,
+        &operation("ProductPage"),
+        json!({ "slug": "the-rust-book" }),
+    )
+    .await;
+    let book = &data(&page)["productBySlug"];
+    assert_eq!(book["name"], "The Rust Programming Language");
+    assert_eq!(book["status"], "ACTIVE");
+    assert_eq!(book["availableQuantity"], 60);
+
+    let categories = graphql(&router.url, &operation("Categories"), json!({})).await;
+    let roots = data(&categories)["categories"].as_array().unwrap().clone();
+    assert_eq!(roots.len(), 3);
+    assert_eq!(roots[0]["children"].as_array().unwrap().len(), 2);
+}

@@ -1,0 +1,11 @@
+//! Vitrina's integration tests: one binary (faster to link), one module per area.
+//!
+//! Every test gets its own services on free ports and, on PostgreSQL, its own fresh
+//! database, so tests run in parallel and never see each other's data.
+
+mod catalog;
+mod contract;
+mod docs;
+mod helpers;
+mod launcher;
+mod supergraph;
