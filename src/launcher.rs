@@ -15,7 +15,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use nix::{sys::signal::Signal, unistd::Pid};
 use tokio::process::{Child, Command};
-use vitrina_shared::{config::Settings, shutdown};
+use vitrina_shared::{config::Settings, shutdown::Signals};
 
 use crate::services::Service;
 
@@ -24,20 +24,37 @@ const STOP_GRACE: Duration = Duration::from_secs(4);
 /// How long a part may take to become ready (first start migrates and seeds).
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// A running child process and the URL that says it is ready.
+enum Startup {
+    Ready,
+    Interrupted,
+}
+
+/// A running child process.
 struct Part {
     name: &'static str,
     child: Child,
 }
 
 pub async fn run(settings: &Settings) -> anyhow::Result<()> {
+    // First of all, so that Ctrl-C during start-up also stops the children cleanly.
+    let mut signals = Signals::listen().context("failed to listen for Ctrl-C and SIGTERM")?;
     let executable = std::env::current_exe().context("failed to locate the vitrina executable")?;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
     let mut parts = Vec::new();
-    let started = start_all(settings, &executable, &http, &mut parts).await;
-    if let Err(error) = started {
-        stop_all(&mut parts).await;
-        return Err(error);
+    let startup = tokio::select! {
+        started = start_all(settings, &executable, &http, &mut parts) => started.map(|()| Startup::Ready),
+        _ = signals.recv() => Ok(Startup::Interrupted),
+    };
+    match startup {
+        Ok(Startup::Ready) => {}
+        Ok(Startup::Interrupted) => {
+            stop_all(&mut parts).await;
+            return Ok(());
+        }
+        Err(error) => {
+            stop_all(&mut parts).await;
+            return Err(error);
+        }
     }
 
     let endpoint = format!(
@@ -56,7 +73,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     println!();
 
     let outcome = tokio::select! {
-        _ = shutdown::signal() => Ok(()),
+        _ = signals.recv() => Ok(()),
         exited = first_exit(&mut parts) => Err(exited),
     };
     stop_all(&mut parts).await;
@@ -130,25 +147,19 @@ async fn wait_until_ready(name: &str, url: &str, http: &reqwest::Client, parts: 
     }
 }
 
-/// Resolves with an error naming the first part that exits on its own.
+/// Resolves with an error naming the first part that exits on its own. `parts` is never
+/// empty here: the router was just started.
 async fn first_exit(parts: &mut [Part]) -> anyhow::Error {
-    let waits = parts.iter_mut().map(|part| {
-        Box::pin(async move {
-            let status = part.child.wait().await;
-            anyhow::anyhow!("{} exited unexpectedly ({status:?}); stopping everything", part.name)
+    let waits: Vec<_> = parts
+        .iter_mut()
+        .map(|part| {
+            Box::pin(async move {
+                let status = part.child.wait().await;
+                anyhow::anyhow!("{} exited unexpectedly ({status:?}); stopping everything", part.name)
+            })
         })
-    });
-    futures_select_all(waits).await
-}
-
-async fn futures_select_all<F: std::future::Future<Output = anyhow::Error> + Unpin>(
-    futures: impl IntoIterator<Item = F>,
-) -> anyhow::Error {
-    let futures: Vec<F> = futures.into_iter().collect();
-    if futures.is_empty() {
-        return std::future::pending().await;
-    }
-    futures::future::select_all(futures).await.0
+        .collect();
+    futures::future::select_all(waits).await.0
 }
 
 /// SIGTERM to everyone (router first, so it stops taking traffic), then SIGKILL for

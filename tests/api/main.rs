@@ -8,4 +8,5 @@ mod contract;
 mod docs;
 mod helpers;
 mod launcher;
+mod observability;
 mod supergraph;
