@@ -26,4 +26,14 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
   pg_isready -q -h 127.0.0.1 -p 5432 || { echo "test setup: PostgreSQL is not reachable at 127.0.0.1:5432" >&2; exit 1; }
 fi
 
-cargo test --release --workspace --locked "$@"
+# Keep cargo's output, then close with one total line for the whole workspace
+# (cargo's own last line is a per-crate doc-test summary).
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --release --workspace --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
