@@ -47,6 +47,19 @@ impl Default for NewProduct<'_> {
     }
 }
 
+impl<'a> NewProduct<'a> {
+    fn named(name: &'a str) -> Self {
+        Self {
+            name,
+            ..Default::default()
+        }
+    }
+
+    fn with_status(self, status: &'a str) -> Self {
+        Self { status, ..self }
+    }
+}
+
 async fn insert_product(db: &DatabaseConnection, new: NewProduct<'_>) -> Uuid {
     let id = Uuid::now_v7();
     let now = Utc::now();
@@ -149,22 +162,8 @@ async fn pages_never_skip_or_repeat_products_inserted_between_requests() {
     let first_page = graphql(&catalog.url, LIST, json!({ "first": 3, "sort": sort })).await;
     assert_eq!(names(&first_page), ["Item 0", "Item 1", "Item 2"]);
     // New products sort before and after the cursor; neither may disturb the next page.
-    insert_product(
-        &catalog.db,
-        NewProduct {
-            name: "Item 0a",
-            ..Default::default()
-        },
-    )
-    .await;
-    insert_product(
-        &catalog.db,
-        NewProduct {
-            name: "Item 9",
-            ..Default::default()
-        },
-    )
-    .await;
+    insert_product(&catalog.db, NewProduct::named("Item 0a")).await;
+    insert_product(&catalog.db, NewProduct::named("Item 9")).await;
     let end_cursor = data(&first_page)["products"]["pageInfo"]["endCursor"].clone();
     let second_page = graphql(
         &catalog.url,
@@ -361,23 +360,8 @@ async fn invalid_listing_arguments_are_coded_input_errors() {
 #[tokio::test]
 async fn products_are_found_by_id_and_slug_only_when_active() {
     let catalog = spawn_catalog(Store::Postgres, false).await;
-    let active = insert_product(
-        &catalog.db,
-        NewProduct {
-            name: "Shown",
-            ..Default::default()
-        },
-    )
-    .await;
-    let draft = insert_product(
-        &catalog.db,
-        NewProduct {
-            name: "Hidden",
-            status: "DRAFT",
-            ..Default::default()
-        },
-    )
-    .await;
+    let active = insert_product(&catalog.db, NewProduct::named("Shown")).await;
+    let draft = insert_product(&catalog.db, NewProduct::named("Hidden").with_status("DRAFT")).await;
     let query = "query($id: ID!) { product(id: $id) { name price { amount currencyCode } availableQuantity } }";
 
     let shown = graphql(&catalog.url, query, json!({ "id": active.to_string() })).await;
@@ -426,23 +410,8 @@ async fn categories_form_a_tree_with_children() {
 #[tokio::test]
 async fn entity_references_resolve_products_of_every_status() {
     let catalog = spawn_catalog(Store::Postgres, false).await;
-    let archived = insert_product(
-        &catalog.db,
-        NewProduct {
-            name: "Old",
-            status: "ARCHIVED",
-            ..Default::default()
-        },
-    )
-    .await;
-    let active = insert_product(
-        &catalog.db,
-        NewProduct {
-            name: "New",
-            ..Default::default()
-        },
-    )
-    .await;
+    let archived = insert_product(&catalog.db, NewProduct::named("Old").with_status("ARCHIVED")).await;
+    let active = insert_product(&catalog.db, NewProduct::named("New")).await;
     let query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { id name status } } }";
     let representations = json!([
         { "__typename": "Product", "id": archived.to_string() },
