@@ -35,6 +35,11 @@ pub const ENVIRONMENT_VARIABLES: &[EnvironmentVariable] = &[
     EnvironmentVariable::new("CART_PORT", "ports.cart", "Cart subgraph port (default 4003)."),
     EnvironmentVariable::new("ORDERS_PORT", "ports.orders", "Orders subgraph port (default 4004)."),
     EnvironmentVariable::new(
+        "IDENTITY_URL",
+        "subgraph_urls.identity",
+        "Identity GraphQL endpoint; the router calls it, and every validator derives identity's JWKS and session-status URLs from it (default derived from host and port).",
+    ),
+    EnvironmentVariable::new(
         "CATALOG_URL",
         "subgraph_urls.catalog",
         "Catalog endpoint the router calls (default derived from host and port).",
@@ -53,6 +58,56 @@ pub const ENVIRONMENT_VARIABLES: &[EnvironmentVariable] = &[
         "DATABASE_MAX_CONNECTIONS",
         "database_max_connections",
         "Connection pool size per service (default 10).",
+    ),
+    EnvironmentVariable::new(
+        "REDIS_URL",
+        "redis_url",
+        "Redis URL (`redis://…`) for sessions, login throttling, caches and carts. Unset: embedded in-process stores.",
+    ),
+    EnvironmentVariable::new(
+        "JWT_ISSUER",
+        "auth.issuer",
+        "`iss` of access tokens, checked by every validator (default `vitrina-identity`).",
+    ),
+    EnvironmentVariable::new(
+        "JWT_AUDIENCE",
+        "auth.audience",
+        "`aud` of access tokens, checked by every validator (default `vitrina-api`).",
+    ),
+    EnvironmentVariable::new(
+        "ACCESS_TOKEN_TTL_SECONDS",
+        "auth.access_token_ttl_seconds",
+        "Lifetime of access tokens (default 900).",
+    ),
+    EnvironmentVariable::new(
+        "REFRESH_TOKEN_TTL_DAYS",
+        "auth.refresh_token_ttl_days",
+        "Idle lifetime of a session and its refresh token (default 30).",
+    ),
+    EnvironmentVariable::new(
+        "REFRESH_REUSE_GRACE_SECONDS",
+        "auth.refresh_reuse_grace_seconds",
+        "How long the previous refresh token stays usable after a rotation, for a lost response (default 10).",
+    ),
+    EnvironmentVariable::new(
+        "JWT_CLOCK_SKEW_SECONDS",
+        "auth.clock_skew_seconds",
+        "Clock difference tolerated on `exp`, `nbf` and `iat` (default 30).",
+    ),
+    EnvironmentVariable::new(
+        "SIGNING_KEY_ROTATION_DAYS",
+        "auth.key_rotation_days",
+        "Age at which identity replaces its signing key; retired keys stay published until their tokens expire (default 30).",
+    ),
+    EnvironmentVariable::new(
+        "BOOTSTRAP_ADMIN_EMAIL",
+        "bootstrap_admin.email",
+        "With `BOOTSTRAP_ADMIN_PASSWORD`: when no admin exists at identity start-up, this account is created (or promoted) as ADMIN.",
+    ),
+    EnvironmentVariable::new(
+        "BOOTSTRAP_ADMIN_PASSWORD",
+        "bootstrap_admin.password",
+        "Password of the bootstrap admin when the account is created (secret; never a default).",
     ),
     EnvironmentVariable::new(
         "SEED_DEMO_DATA",
@@ -131,7 +186,33 @@ pub struct Settings {
     pub database_url: Option<SecretString>,
     pub database_max_connections: u32,
     pub seed_demo_data: bool,
+    /// `None` selects the embedded in-process stores.
+    pub redis_url: Option<SecretString>,
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub bootstrap_admin: BootstrapAdmin,
     pub log: LogSettings,
+}
+
+/// Access tokens, sessions and signing keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_seconds: u64,
+    pub refresh_token_ttl_days: u64,
+    pub refresh_reuse_grace_seconds: u64,
+    pub clock_skew_seconds: u64,
+    pub key_rotation_days: u64,
+}
+
+/// The first administrator, created at identity start-up when no admin exists.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapAdmin {
+    pub email: Option<String>,
+    pub password: Option<SecretString>,
 }
 
 /// Listening ports of the router and the four subgraphs.
@@ -149,6 +230,7 @@ pub struct Ports {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubgraphUrls {
+    pub identity: Option<String>,
     pub catalog: Option<String>,
 }
 
@@ -191,6 +273,13 @@ impl Settings {
             .set_default("data_dir", "data")?
             .set_default("database_max_connections", 10)?
             .set_default("seed_demo_data", false)?
+            .set_default("auth.issuer", "vitrina-identity")?
+            .set_default("auth.audience", "vitrina-api")?
+            .set_default("auth.access_token_ttl_seconds", 900)?
+            .set_default("auth.refresh_token_ttl_days", 30)?
+            .set_default("auth.refresh_reuse_grace_seconds", 10)?
+            .set_default("auth.clock_skew_seconds", 30)?
+            .set_default("auth.key_rotation_days", 30)?
             .set_default("log.level", "info")?
             .set_default("log.retention_days", 14)?
             .add_source(config::File::new(&file, config::FileFormat::Toml).required(false));
@@ -221,6 +310,33 @@ impl Settings {
             .catalog
             .clone()
             .unwrap_or_else(|| local_graphql_url(&self.host, self.ports.catalog))
+    }
+
+    /// The identity GraphQL endpoint.
+    pub fn identity_url(&self) -> String {
+        self.subgraph_urls
+            .identity
+            .clone()
+            .unwrap_or_else(|| local_graphql_url(&self.host, self.ports.identity))
+    }
+
+    /// identity's origin (its GraphQL endpoint without `/graphql`), where the JWKS and
+    /// the session-status endpoint live.
+    pub fn identity_base_url(&self) -> String {
+        let url = self.identity_url();
+        url.strip_suffix("/graphql")
+            .unwrap_or(&url)
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// The token policy every validator enforces.
+    pub fn token_policy(&self) -> crate::auth::TokenPolicy {
+        crate::auth::TokenPolicy {
+            issuer: self.auth.issuer.clone(),
+            audience: self.auth.audience.clone(),
+            clock_skew: std::time::Duration::from_secs(self.auth.clock_skew_seconds),
+        }
     }
 
     /// The SQLite file of a service when no `DATABASE_URL` is set.
@@ -263,6 +379,9 @@ mod tests {
         assert_eq!(settings.ports.catalog, 4002);
         assert!(settings.database_url.is_none());
         assert_eq!(settings.catalog_url(), "http://127.0.0.1:4002/graphql");
+        assert_eq!(settings.identity_base_url(), "http://127.0.0.1:4001");
+        assert!(settings.redis_url.is_none());
+        assert_eq!(settings.auth.access_token_ttl_seconds, 900);
     }
 
     #[test]
@@ -284,9 +403,13 @@ mod tests {
 
     #[test]
     fn secrets_never_appear_in_debug_output() {
-        let settings = load(&[("DATABASE_URL", "postgres://user:hunter2@db/vitrina")]);
+        let settings = load(&[
+            ("DATABASE_URL", "postgres://user:hunter2@db/vitrina"),
+            ("REDIS_URL", "redis://:hunter3@cache:6379"),
+            ("BOOTSTRAP_ADMIN_PASSWORD", "hunter4-correct-horse"),
+        ]);
         let printed = format!("{settings:?}");
-        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("hunter"), "{printed}");
     }
 
     #[test]

@@ -4,15 +4,17 @@
 //! dynamic schema alike); `GET /health` answers while the process lives; `GET /ready`
 //! answers 200 only when every [`ReadinessProbe`] passes. Each request gets a request id
 //! (the caller's `x-request-id`, e.g. from the router, or a fresh UUID v7), a tracing span
-//! carrying it, and the id echoed in the response.
+//! carrying it, and the id echoed in the response. Before any GraphQL executes, the
+//! `Authorization` header is validated ([`TokenValidator`]): the resolvers see a
+//! [`Caller`], and a request with a bad token gets `UNAUTHENTICATED` without running.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use async_graphql::Executor;
+use async_graphql::{ErrorExtensions, Executor};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::{
     Extension, Json, Router,
-    extract::{Request, State},
+    extract::{ConnectInfo, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -21,6 +23,11 @@ use axum::{
 use tokio::net::TcpListener;
 use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 use tracing::Instrument;
+
+use crate::{
+    AppError,
+    auth::{Caller, ClientInfo, TokenValidator},
+};
 
 /// Header carrying the request id from the router to the subgraphs and back to clients.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -48,22 +55,70 @@ pub struct RequestHeaders(pub HeaderMap);
 #[derive(Clone)]
 struct Probes(Arc<Vec<Arc<dyn ReadinessProbe>>>);
 
-/// Routes `POST /graphql` to `executor`.
-pub fn graphql_routes<E: Executor>(executor: E) -> Router {
-    Router::new()
-        .route("/graphql", post(graphql_handler::<E>))
-        .with_state(executor)
+/// Header the router sets to the client's address (overwriting whatever a client sent).
+pub const FORWARDED_FOR_HEADER: &str = "x-forwarded-for";
+
+#[derive(Clone)]
+struct GraphqlState<E> {
+    executor: E,
+    validator: Arc<TokenValidator>,
 }
 
-#[tracing::instrument(name = "graphql", skip_all)]
+/// Routes `POST /graphql` to `executor`, authenticating each request with `validator`.
+pub fn graphql_routes<E: Executor>(executor: E, validator: Arc<TokenValidator>) -> Router {
+    Router::new()
+        .route("/graphql", post(graphql_handler::<E>))
+        .with_state(GraphqlState { executor, validator })
+}
+
+#[tracing::instrument(name = "graphql", skip_all, fields(user_id = tracing::field::Empty))]
 async fn graphql_handler<E: Executor>(
-    State(executor): State<E>,
+    State(state): State<GraphqlState<E>>,
     Extension(request_id): Extension<RequestId>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
-    let request = request.into_inner().data(request_id).data(RequestHeaders(headers));
-    executor.execute(request).await.into()
+    let authorization = headers
+        .get(http::header::AUTHORIZATION)
+        .map(|value| value.to_str().unwrap_or("\u{fffd}"));
+    let caller = match state.validator.authenticate(authorization).await {
+        Ok(caller) => caller,
+        Err(error) => {
+            let error = AppError::from(error).extend().into_server_error(Default::default());
+            return async_graphql::Response::from_errors(vec![error]).into();
+        }
+    };
+    if let Caller::User(principal) = &caller {
+        tracing::Span::current().record("user_id", tracing::field::display(principal.user_id));
+    }
+    let client = client_info(&headers, peer.map(|Extension(ConnectInfo(address))| address));
+    let request = request
+        .into_inner()
+        .data(request_id)
+        .data(caller)
+        .data(client)
+        .data(RequestHeaders(headers));
+    state.executor.execute(request).await.into()
+}
+
+/// The client's address and user agent, as far as this service can tell.
+fn client_info(headers: &HeaderMap, peer: Option<SocketAddr>) -> ClientInfo {
+    let forwarded = headers
+        .get(FORWARDED_FOR_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(',').next())
+        .map(str::trim)
+        .filter(|value| value.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_owned);
+    let user_agent = headers
+        .get(http::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.chars().take(256).collect());
+    ClientInfo {
+        ip: forwarded.or_else(|| peer.map(|address| address.ip().to_string())),
+        user_agent,
+    }
 }
 
 /// Adds `/health`, `/ready`, request ids, limits and timeouts around a service's routes.
@@ -117,7 +172,13 @@ async fn request_span(service: &'static str, mut request: Request, next: Next) -
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     request.extensions_mut().insert(RequestId(request_id.clone()));
-    let span = tracing::info_span!("request", service, request_id = %request_id, method = %request.method(), path = %request.uri().path());
+    let span = tracing::info_span!(
+        "request",
+        service,
+        request_id = %request_id,
+        method = %request.method(),
+        path = %request.uri().path()
+    );
     let started = std::time::Instant::now();
     async move {
         let mut response = next.run(request).await;
@@ -173,9 +234,12 @@ impl HttpService {
 
     /// Serves until `stop` resolves, then drains in-flight requests.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(stop)
-            .await
+        axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await
     }
 }
 

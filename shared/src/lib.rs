@@ -5,6 +5,7 @@
 //! behave identically everywhere. Domain code lives in the subgraph crates; nothing here
 //! knows about products, carts or orders.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod graphql;
 pub mod http;
 pub mod money;
 pub mod pagination;
+pub mod redis_store;
 pub mod shutdown;
 pub mod telemetry;
 

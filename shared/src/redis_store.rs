@@ -1,0 +1,49 @@
+//! Connections to Redis, when `REDIS_URL` is configured.
+//!
+//! One multiplexed, auto-reconnecting connection per process ([`ConnectionManager`]); it
+//! is cheap to clone into every store that needs it. Timeouts are short so that a Redis
+//! outage turns into a fast, coded error (or a fallback) rather than a hung request.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use secrecy::{ExposeSecret, SecretString};
+
+pub use redis::aio::ConnectionManager as RedisConnection;
+
+/// Connects to `url` and checks the server answers.
+pub async fn connect(url: &SecretString) -> anyhow::Result<ConnectionManager> {
+    let client = redis::Client::open(url.expose_secret()).context("REDIS_URL is not a valid Redis URL")?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Duration::from_secs(2))
+        .set_response_timeout(Duration::from_secs(2))
+        .set_number_of_retries(2);
+    let mut connection = ConnectionManager::new_with_config(client, config)
+        .await
+        .context("failed to connect to Redis")?;
+    let _: String = redis::cmd("PING")
+        .query_async(&mut connection)
+        .await
+        .context("Redis did not answer PING")?;
+    Ok(connection)
+}
+
+/// `/ready` probe for services that depend on Redis.
+pub struct RedisProbe(pub ConnectionManager);
+
+#[async_trait::async_trait]
+impl crate::http::ReadinessProbe for RedisProbe {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        let mut connection = self.0.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map(drop)
+            .map_err(|_| "redis unreachable".to_owned())
+    }
+}
