@@ -7,5 +7,6 @@
 //! never edited: changes come as new `mYYYYMMDD_NNNNNN_*` files.
 
 pub mod catalog;
+pub mod identity;
 
 pub use sea_orm_migration::MigratorTrait;
