@@ -28,6 +28,14 @@ pub enum Command {
         #[arg(long)]
         service: Option<Service>,
     },
+    /// Make an account an administrator, creating it if needed (the first admin of a new
+    /// installation). The password is read from `BOOTSTRAP_ADMIN_PASSWORD`, or from the
+    /// first line of standard input when that is unset; it is only used to create a missing
+    /// account.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+    },
     /// Print a subgraph's federation SDL, or write it to `subgraphs/<name>/schema.graphql`.
     Sdl {
         service: Service,
@@ -59,6 +67,31 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             for service in services {
                 service.migrate(&settings).await?;
             }
+            Ok(())
+        }
+        Command::CreateAdmin { email } => {
+            let _guard = telemetry::init("create-admin", &settings.log, &settings.log_dir())?;
+            let password = match settings.bootstrap_admin.password.clone() {
+                Some(password) => password,
+                None => {
+                    eprintln!("password for {email} (one line on standard input):");
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("failed to read the password")?;
+                    secrecy::SecretString::from(line.trim_end_matches(['\r', '\n']).to_owned())
+                }
+            };
+            let (db, _) = vitrina_shared::db::connect_and_migrate::<vitrina_migrations::identity::Migrator>(
+                &settings,
+                vitrina_identity::DATABASE_SCHEMA,
+            )
+            .await
+            .context("failed to prepare the identity database")?;
+            let outcome = vitrina_identity::bootstrap::create_or_promote(&db, &email, password)
+                .await
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+            eprintln!("{email}: {outcome:?}");
             Ok(())
         }
         Command::Sdl { service, output } => {

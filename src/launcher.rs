@@ -108,8 +108,11 @@ async fn start_all(
     }
     router
         .env("ROUTER_PORT", settings.ports.router.to_string())
-        .env("BIND_HOST", &settings.host)
-        .env("CATALOG_URL", settings.catalog_url());
+        .env("BIND_HOST", &settings.host);
+    for service in Service::ALL {
+        let (variable, url) = service.url(settings);
+        router.env(variable, url);
+    }
     parts.push(spawn("router", router)?);
     let ready = format!(
         "http://{}:{}/health",

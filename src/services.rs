@@ -9,27 +9,40 @@ use vitrina_shared::{config::Settings, db};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Service {
+    Identity,
     Catalog,
 }
 
 impl Service {
-    pub const ALL: [Service; 1] = [Service::Catalog];
+    /// In start order: identity first, since every other part validates its tokens.
+    pub const ALL: [Service; 2] = [Service::Identity, Service::Catalog];
 
     pub fn name(self) -> &'static str {
         match self {
+            Service::Identity => "identity",
             Service::Catalog => "catalog",
         }
     }
 
     pub fn port(self, settings: &Settings) -> u16 {
         match self {
+            Service::Identity => settings.ports.identity,
             Service::Catalog => settings.ports.catalog,
+        }
+    }
+
+    /// The endpoint the router calls, and the variable that overrides it.
+    pub fn url(self, settings: &Settings) -> (&'static str, String) {
+        match self {
+            Service::Identity => ("IDENTITY_URL", settings.identity_url()),
+            Service::Catalog => ("CATALOG_URL", settings.catalog_url()),
         }
     }
 
     /// The federation SDL the running service publishes.
     pub fn sdl(self) -> String {
         match self {
+            Service::Identity => vitrina_identity::sdl(),
             Service::Catalog => vitrina_catalog::sdl(),
         }
     }
@@ -44,6 +57,11 @@ impl Service {
 
     pub async fn serve(self, settings: &Settings) -> anyhow::Result<()> {
         match self {
+            Service::Identity => {
+                let app = vitrina_identity::Application::build(settings).await?;
+                tracing::info!(port = app.port(), "identity listening");
+                app.run_until_stopped().await
+            }
             Service::Catalog => {
                 let app = vitrina_catalog::Application::build(settings).await?;
                 tracing::info!(port = app.port(), "catalog listening");
@@ -57,16 +75,18 @@ impl Service {
             .await
             .with_context(|| format!("failed to connect for {}", self.name()))?;
         let applied = match self {
-            Service::Catalog => {
-                let pending = vitrina_migrations::catalog::Migrator::get_pending_migrations(&connection)
-                    .await?
-                    .len();
-                vitrina_migrations::catalog::Migrator::up(&connection, None).await?;
-                pending
-            }
+            Service::Identity => apply::<vitrina_migrations::identity::Migrator>(&connection).await?,
+            Service::Catalog => apply::<vitrina_migrations::catalog::Migrator>(&connection).await?,
         };
         tracing::info!(service = self.name(), ?kind, applied, "migrations up to date");
         eprintln!("{}: applied {applied} migration(s) ({kind:?})", self.name());
         Ok(())
     }
+}
+
+/// Applies `M`'s pending migrations; returns how many there were.
+async fn apply<M: MigratorTrait>(connection: &sea_orm::DatabaseConnection) -> anyhow::Result<usize> {
+    let pending = M::get_pending_migrations(connection).await?.len();
+    M::up(connection, None).await?;
+    Ok(pending)
 }

@@ -15,7 +15,10 @@ use hive_router::{PluginRegistry, error::RouterInitError, init_rustls_crypto_pro
 
 /// Every plugin this build knows; `router.yaml` enables and configures them by name.
 pub fn plugin_registry() -> PluginRegistry {
-    PluginRegistry::new().register::<plugins::request_id::RequestIdPropagation>()
+    PluginRegistry::new()
+        .register::<plugins::authentication::Authentication>()
+        .register::<plugins::client_address::ClientAddress>()
+        .register::<plugins::request_id::RequestIdPropagation>()
 }
 
 /// Runs the router until it receives Ctrl-C or SIGTERM. Blocks the calling thread: the

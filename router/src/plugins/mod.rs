@@ -1,3 +1,5 @@
-//! Vitrina's router plugins, one file per pipeline stage they hook into.
+//! Vitrina's router plugins, one file per pipeline stage they hook.
 
+pub mod authentication;
+pub mod client_address;
 pub mod request_id;

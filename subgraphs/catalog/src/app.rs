@@ -6,9 +6,11 @@ use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
 use vitrina_migrations::catalog::Migrator;
 use vitrina_shared::{
+    auth,
     config::Settings,
     db::{self, DatabaseKind, DatabaseProbe},
-    http::{HttpService, graphql_routes, service_router},
+    http::{HttpService, ReadinessProbe, graphql_routes, service_router},
+    redis_store::{self, RedisProbe},
 };
 
 use crate::{DATABASE_SCHEMA, graphql, seed};
@@ -44,12 +46,21 @@ impl Application {
         {
             tracing::info!("seeded the demo catalog into an empty database");
         }
+        let redis = match &settings.redis_url {
+            Some(url) => Some(
+                redis_store::connect(url)
+                    .await
+                    .context("failed to connect the catalog to Redis")?,
+            ),
+            None => None,
+        };
+        let validator = Arc::new(auth::remote_validator(settings, redis.clone()));
         let schema = graphql::build_schema(db.clone());
-        let router = service_router(
-            "catalog",
-            graphql_routes(schema),
-            vec![Arc::new(DatabaseProbe(db.clone()))],
-        );
+        let mut probes: Vec<Arc<dyn ReadinessProbe>> = vec![Arc::new(DatabaseProbe(db.clone()))];
+        if let Some(redis) = redis {
+            probes.push(Arc::new(RedisProbe(redis)));
+        }
+        let router = service_router("catalog", graphql_routes(schema, validator), probes);
         let address = settings.bind_address(settings.ports.catalog);
         let http = HttpService::bind(&address, router)
             .await

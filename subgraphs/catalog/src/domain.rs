@@ -38,6 +38,17 @@ pub enum Visibility {
     Everything,
 }
 
+impl Visibility {
+    /// What `caller` may see: unpublished products need `catalog:write`.
+    pub fn for_caller(caller: &vitrina_shared::auth::Caller) -> Self {
+        if caller.may(vitrina_shared::auth::Permission::CatalogWrite) {
+            Visibility::Everything
+        } else {
+            Visibility::Storefront
+        }
+    }
+}
+
 /// The column a product listing is ordered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize, serde::Deserialize)]
 pub enum ProductSortField {

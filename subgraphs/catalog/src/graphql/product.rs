@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use vitrina_shared::{
     AppError,
+    auth::Caller,
     graphql::context_data,
     money::{Currency, Money},
     pagination::page_request,
@@ -142,6 +143,11 @@ pub type ProductConnection = Connection<OpaqueCursor<ProductCursor>, Product, Pr
 #[derive(Default)]
 pub struct ProductQuery;
 
+/// The caller's view of the catalog: managers see every status.
+fn visibility_of(ctx: &Context<'_>) -> Result<Visibility> {
+    Ok(Visibility::for_caller(context_data::<Caller>(ctx)?))
+}
+
 #[Object]
 impl ProductQuery {
     /// A product by id; `null` when it does not exist or is not visible to the caller.
@@ -149,15 +155,16 @@ impl ProductQuery {
         let id = parse_id("id", &id).extend()?;
         let loader = context_data::<DataLoader<ProductLoader>>(ctx)?;
         let row = loader.load_one(id).await.map_err(|error| error.extend())?;
+        let visibility = visibility_of(ctx)?;
         Ok(row
-            .filter(|(product, _)| store::is_visible(product, Visibility::Storefront))
+            .filter(|(product, _)| store::is_visible(product, visibility))
             .map(Product::from))
     }
 
     /// A product by its slug, for storefront product pages.
     async fn product_by_slug(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Product>> {
         let db = context_data::<DatabaseConnection>(ctx)?;
-        let row = store::find_by_slug(db, &slug, Visibility::Storefront).await.extend()?;
+        let row = store::find_by_slug(db, &slug, visibility_of(ctx)?).await.extend()?;
         Ok(row.map(Product::from))
     }
 
@@ -178,7 +185,7 @@ impl ProductQuery {
         let page = page_request(first, last).extend()?;
         let after = decode_cursor("after", after).extend()?;
         let before = decode_cursor("before", before).extend()?;
-        let visibility = Visibility::Storefront;
+        let visibility = visibility_of(ctx)?;
         let filter = match filter.unwrap_or_default().validate(db).await.extend()? {
             ValidatedFilter::Filter(filter) => filter,
             ValidatedFilter::MatchesNothing => {

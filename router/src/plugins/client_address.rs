@@ -1,0 +1,74 @@
+//! HTTP stage + subgraph-request stage: tells subgraphs who the client is.
+//!
+//! The router records the client's address as it accepted the connection and sends it to
+//! every subgraph as `x-forwarded-for`, replacing anything the client put there, so
+//! identity's login throttling and session records see the real address and a client
+//! cannot choose one. (Behind a trusted load balancer, configure the router's own
+//! forwarding instead.)
+
+use std::net::IpAddr;
+
+use hive_router::{
+    async_trait,
+    http::{HeaderName, HeaderValue},
+    plugins::{
+        hooks::{
+            on_http_request::{OnHttpRequestHookFuture, OnHttpRequestHookPayload},
+            on_plugin_init::{OnPluginInitPayload, OnPluginInitResult},
+            on_subgraph_http_request::{OnSubgraphHttpRequestHookPayload, OnSubgraphHttpRequestHookResult},
+        },
+        plugin_trait::{RouterPlugin, StartHookPayload},
+    },
+};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAddressConfig {}
+
+/// The client's address, kept in the request's plugin context between the two stages.
+struct ClientIp(IpAddr);
+
+pub struct ClientAddress {
+    header: HeaderName,
+}
+
+#[async_trait]
+impl RouterPlugin for ClientAddress {
+    type Config = ClientAddressConfig;
+
+    fn plugin_name() -> &'static str {
+        "vitrina_client_address"
+    }
+
+    fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
+        let _config = payload.config()?;
+        Ok(Some(Self {
+            header: HeaderName::from_static(vitrina_shared::http::FORWARDED_FOR_HEADER),
+        }))
+    }
+
+    fn on_http_request<'req>(&'req self, payload: OnHttpRequestHookPayload<'req>) -> OnHttpRequestHookFuture<'req> {
+        Box::pin(async move {
+            if let Some(address) = payload.router_http_request.peer_addr() {
+                payload.context.insert(ClientIp(address.ip()));
+            }
+            payload.proceed()
+        })
+    }
+
+    async fn on_subgraph_http_request<'exec>(
+        &'exec self,
+        mut payload: OnSubgraphHttpRequestHookPayload<'exec>,
+    ) -> OnSubgraphHttpRequestHookResult<'exec> {
+        let address = payload.context.get_ref::<ClientIp>().map(|ip| ip.0);
+        let headers = &mut payload.execution_request.headers;
+        headers.remove(&self.header);
+        if let Some(address) = address
+            && let Ok(value) = HeaderValue::from_str(&address.to_string())
+        {
+            headers.insert(self.header.clone(), value);
+        }
+        payload.proceed()
+    }
+}
