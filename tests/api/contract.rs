@@ -7,10 +7,22 @@ use std::path::PathBuf;
 use apollo_compiler::{ExecutableDocument, Schema, ast, validation::Valid};
 use serde_json::json;
 
-use crate::helpers::{Store, data, graphql, repo_root, spawn_catalog, spawn_router};
+use crate::helpers::{
+    Store, data, first_error_code, graphql, graphql_as, repo_root, spawn_catalog, spawn_router, spawn_system,
+};
 
 /// Operations that must already validate; grows as subgraphs land, never shrinks.
-const REQUIRED: &[&str] = &["ProductList", "ProductPage", "Categories"];
+const REQUIRED: &[&str] = &[
+    "ProductList",
+    "ProductPage",
+    "Categories",
+    "Register",
+    "Login",
+    "RefreshSession",
+    "Logout",
+    "Me",
+    "GrantRole",
+];
 
 fn contract_dir() -> Option<PathBuf> {
     let dir = repo_root().join("../shared/contract");
@@ -167,4 +179,90 @@ async fn catalog_contract_operations_work_end_to_end_through_the_router() {
     let roots = data(&categories)["categories"].as_array().unwrap().clone();
     assert_eq!(roots.len(), 3);
     assert_eq!(roots[0]["children"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn identity_contract_operations_work_end_to_end_through_the_router() {
+    if contract_dir().is_none() {
+        eprintln!("../shared/contract is absent: nothing to run");
+        return;
+    }
+    let admin_email = format!("admin-{}@example.com", uuid::Uuid::now_v7().simple());
+    let password = "correct horse battery staple";
+    let system = spawn_system(
+        Store::Postgres,
+        true,
+        &[
+            ("BOOTSTRAP_ADMIN_EMAIL", admin_email.clone()),
+            ("BOOTSTRAP_ADMIN_PASSWORD", password.to_owned()),
+        ],
+    )
+    .await;
+    let url = &system.router.url;
+    let email = format!("shopper-{}@example.com", uuid::Uuid::now_v7().simple());
+    let registered = graphql(
+        url,
+        &operation("Register"),
+        json!({ "input": { "email": email, "password": password, "name": "Grace" } }),
+    )
+    .await;
+    assert_eq!(data(&registered)["register"]["email"], email.as_str());
+
+    let login = graphql(
+        url,
+        &operation("Login"),
+        json!({ "email": email, "password": password }),
+    )
+    .await;
+    let login = data(&login)["login"].clone();
+    assert_eq!(login["user"]["roles"], json!(["CUSTOMER"]));
+    let access = login["accessToken"].as_str().unwrap().to_owned();
+    let (_, me) = graphql_as(url, Some(&access), &operation("Me"), json!({})).await;
+    assert_eq!(data(&me)["me"]["name"], "Grace");
+
+    let refreshed = graphql(
+        url,
+        &operation("RefreshSession"),
+        json!({ "refreshToken": login["refreshToken"] }),
+    )
+    .await;
+    let refreshed = data(&refreshed)["refreshSession"].clone();
+    assert!(refreshed["expiresAt"].is_string());
+    let stale = graphql(
+        url,
+        &operation("RefreshSession"),
+        json!({ "refreshToken": login["refreshToken"] }),
+    )
+    .await;
+    assert_eq!(
+        first_error_code(&stale),
+        "UNAUTHENTICATED",
+        "the old refresh token is refused"
+    );
+    assert!(stale["data"].is_null(), "{stale:#}");
+
+    let admin = graphql(
+        url,
+        &operation("Login"),
+        json!({ "email": admin_email, "password": password }),
+    )
+    .await;
+    let admin_token = data(&admin)["login"]["accessToken"].as_str().unwrap().to_owned();
+    let (_, granted) = graphql_as(
+        url,
+        Some(&admin_token),
+        &operation("GrantRole"),
+        json!({ "userId": login["user"]["id"], "role": "ORDER_MANAGER" }),
+    )
+    .await;
+    assert_eq!(
+        data(&granted)["grantRole"]["roles"],
+        json!(["CUSTOMER", "ORDER_MANAGER"])
+    );
+
+    let access = refreshed["accessToken"].as_str().unwrap().to_owned();
+    let (_, logout) = graphql_as(url, Some(&access), &operation("Logout"), json!({})).await;
+    assert_eq!(data(&logout)["logout"], true);
+    let (_, me) = graphql_as(url, Some(&access), &operation("Me"), json!({})).await;
+    assert_eq!(first_error_code(&me), "UNAUTHENTICATED");
 }

@@ -21,6 +21,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// Where the database of a test lives.
+#[derive(Clone, Copy)]
 pub enum Store {
     /// A fresh PostgreSQL database, dropped when the test ends.
     Postgres,
@@ -85,6 +86,7 @@ pub fn test_settings(data_dir: &Path, overrides: &[(&str, String)]) -> Settings 
         ),
         ("DATA_DIR".into(), data_dir.display().to_string()),
         ("CATALOG_PORT".into(), "0".into()),
+        ("IDENTITY_PORT".into(), "0".into()),
         ("LOG_LEVEL".into(), "warn".into()),
     ]);
     for (key, value) in overrides {
@@ -103,6 +105,16 @@ pub struct TestCatalog {
 }
 
 pub async fn spawn_catalog(store: Store, seed_demo: bool) -> TestCatalog {
+    spawn_catalog_with(store, seed_demo, &[]).await
+}
+
+/// The Redis the tests use (the machine's, unless `TEST_REDIS_URL` says otherwise).
+pub fn test_redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A catalog with extra settings, e.g. `IDENTITY_URL` of a test identity.
+pub async fn spawn_catalog_with(store: Store, seed_demo: bool, extra: &[(&str, String)]) -> TestCatalog {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let database = match store {
         Store::Postgres => Some(TestDatabase::create().await),
@@ -112,6 +124,7 @@ pub async fn spawn_catalog(store: Store, seed_demo: bool) -> TestCatalog {
     if let Some(database) = &database {
         overrides.push(("DATABASE_URL", database.url.clone()));
     }
+    overrides.extend(extra.iter().cloned());
     let settings = test_settings(data_dir.path(), &overrides);
     let app = vitrina_catalog::Application::build(&settings)
         .await
@@ -142,18 +155,28 @@ impl Drop for TestRouter {
 }
 
 pub async fn spawn_router(catalog: &TestCatalog) -> TestRouter {
+    spawn_router_with(&[("CATALOG_URL", catalog.url.clone())]).await
+}
+
+/// The router with these environment variables (subgraph URLs, `REDIS_URL`, …).
+pub async fn spawn_router_with(env: &[(&str, String)]) -> TestRouter {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_vitrina"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vitrina"));
+    command
         .arg("router")
         .env("ROUTER_CONFIG_FILE_PATH", repo_root().join("router/router.yaml"))
         .env("SUPERGRAPH_FILE", repo_root().join("supergraph.graphql"))
         .env("ROUTER_PORT", port.to_string())
-        .env("CATALOG_URL", &catalog.url)
         .env("LOG_LEVEL", "warn")
+        .env("VITRINA_CONFIG", repo_root().join("tests/absent-vitrina.toml"))
+        .env_remove("REDIS_URL")
+        .env_remove("DATABASE_URL")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the router");
+        .stdout(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let child = command.spawn().expect("start the router");
     let router = TestRouter {
         url: format!("http://127.0.0.1:{port}/graphql"),
         child,
@@ -186,14 +209,102 @@ pub async fn wait_for_ok(url: &str, timeout: Duration) {
 
 /// POSTs a GraphQL request and returns the whole JSON response.
 pub async fn graphql(url: &str, query: &str, variables: Value) -> Value {
-    let response = reqwest::Client::new()
+    let (status, body) = graphql_as(url, None, query, variables).await;
+    assert!(status.is_success(), "HTTP {status} from {url}: {body}");
+    body
+}
+
+/// POSTs a GraphQL request with an optional bearer token; returns status and body.
+pub async fn graphql_as(url: &str, token: Option<&str>, query: &str, variables: Value) -> (reqwest::StatusCode, Value) {
+    let mut request = reqwest::Client::new()
         .post(url)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("GraphQL request");
+    let status = response.status();
+    (status, response.json().await.expect("JSON response"))
+}
+
+/// An identity subgraph running inside the test's runtime.
+pub struct TestIdentity {
+    pub url: String,
+    /// Origin of the JWKS and session-status endpoints (`IDENTITY_URL` minus `/graphql`).
+    pub base_url: String,
+    pub app_keys: std::sync::Arc<vitrina_identity::keys::KeyRing>,
+    pub db: sea_orm::DatabaseConnection,
+    _data_dir: tempfile::TempDir,
+    _database: Option<TestDatabase>,
+}
+
+/// How a test identity keeps its state.
+pub struct IdentityOptions<'a> {
+    pub store: Store,
+    /// Sessions and throttling in the machine's Redis instead of memory.
+    pub redis: bool,
+    pub extra: &'a [(&'a str, String)],
+}
+
+pub async fn spawn_identity(options: IdentityOptions<'_>) -> TestIdentity {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let database = match options.store {
+        Store::Postgres => Some(TestDatabase::create().await),
+        Store::EmbeddedSqlite => None,
+    };
+    let mut overrides: Vec<(&str, String)> = Vec::new();
+    if let Some(database) = &database {
+        overrides.push(("DATABASE_URL", database.url.clone()));
+    }
+    if options.redis {
+        overrides.push(("REDIS_URL", test_redis_url()));
+    }
+    overrides.extend(options.extra.iter().cloned());
+    let settings = test_settings(data_dir.path(), &overrides);
+    let app = vitrina_identity::Application::build(&settings)
         .await
-        .expect("GraphQL request");
-    assert!(response.status().is_success(), "HTTP {} from {url}", response.status());
-    response.json().await.expect("JSON response")
+        .expect("identity builds");
+    let port = app.port();
+    let db = app.database().clone();
+    let app_keys = app.keys();
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestIdentity {
+        url: format!("http://127.0.0.1:{port}/graphql"),
+        base_url: format!("http://127.0.0.1:{port}"),
+        app_keys,
+        db,
+        _data_dir: data_dir,
+        _database: database,
+    }
+}
+
+/// identity and catalog (embedded stores unless asked otherwise) and the router in front.
+pub struct TestSystem {
+    pub identity: TestIdentity,
+    pub catalog: TestCatalog,
+    pub router: TestRouter,
+}
+
+pub async fn spawn_system(store: Store, redis: bool, identity_extra: &[(&str, String)]) -> TestSystem {
+    let identity = spawn_identity(IdentityOptions {
+        store,
+        redis,
+        extra: identity_extra,
+    })
+    .await;
+    let mut shared = vec![("IDENTITY_URL", identity.url.clone())];
+    if redis {
+        shared.push(("REDIS_URL", test_redis_url()));
+    }
+    let catalog = spawn_catalog_with(store, true, &shared).await;
+    let mut router_env = shared.clone();
+    router_env.push(("CATALOG_URL", catalog.url.clone()));
+    let router = spawn_router_with(&router_env).await;
+    TestSystem {
+        identity,
+        catalog,
+        router,
+    }
 }
 
 /// The response's `data`, asserting there were no errors.

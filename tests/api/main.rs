@@ -7,6 +7,8 @@ mod catalog;
 mod contract;
 mod docs;
 mod helpers;
+mod identity;
 mod launcher;
 mod observability;
+mod permissions;
 mod supergraph;
