@@ -20,6 +20,37 @@ pub enum DatabaseKind {
     EmbeddedSqlite { path: String },
 }
 
+/// The `/ready` probes of a service's stores: its database, and Redis when it uses one.
+pub fn store_probes(
+    db: &DatabaseConnection,
+    redis: Option<redis::aio::ConnectionManager>,
+) -> Vec<std::sync::Arc<dyn crate::http::ReadinessProbe>> {
+    let mut probes: Vec<std::sync::Arc<dyn crate::http::ReadinessProbe>> =
+        vec![std::sync::Arc::new(DatabaseProbe(db.clone()))];
+    if let Some(redis) = redis {
+        probes.push(std::sync::Arc::new(crate::redis_store::RedisProbe(redis)));
+    }
+    probes
+}
+
+impl DatabaseKind {
+    /// Says in the log which database `service` uses: the operator must be able to tell
+    /// the embedded default from a configured PostgreSQL.
+    pub fn log_ready(&self, service: &str) {
+        match self {
+            DatabaseKind::Postgres { schema } => {
+                tracing::info!(service, database = "postgresql", schema, "database ready")
+            }
+            DatabaseKind::EmbeddedSqlite { path } => tracing::info!(
+                service,
+                database = "embedded-sqlite",
+                path,
+                "database ready (embedded default: DATABASE_URL is not set)"
+            ),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
     #[error("failed to create the data directory {path}")]

@@ -29,6 +29,14 @@ pub async fn connect(url: &SecretString) -> anyhow::Result<ConnectionManager> {
     Ok(connection)
 }
 
+/// A connection when `REDIS_URL` is configured; `None` selects the embedded stores.
+pub async fn connect_if_configured(settings: &crate::config::Settings) -> anyhow::Result<Option<ConnectionManager>> {
+    match &settings.redis_url {
+        Some(url) => connect(url).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 /// `/ready` probe for services that depend on Redis.
 pub struct RedisProbe(pub ConnectionManager);
 

@@ -4,11 +4,12 @@
 
 use std::path::PathBuf;
 
-use apollo_compiler::{ExecutableDocument, Schema, ast, validation::Valid};
+use apollo_compiler::{ExecutableDocument, Schema, ast};
 use serde_json::json;
 
 use crate::helpers::{
-    Store, data, first_error_code, graphql, graphql_as, repo_root, spawn_catalog, spawn_router, spawn_system,
+    PASSWORD, Store, data, first_error_code, graphql, graphql_as, repo_root, spawn_catalog, spawn_router,
+    spawn_system_with_admin, supergraph,
 };
 
 /// Operations that must already validate; grows as subgraphs land, never shrinks.
@@ -63,11 +64,6 @@ fn contract_operations() -> Vec<Operation> {
         }
     }
     operations
-}
-
-fn supergraph() -> Valid<Schema> {
-    let text = std::fs::read_to_string(repo_root().join("supergraph.graphql")).unwrap();
-    Schema::parse_and_validate(text, "supergraph.graphql").expect("supergraph.graphql is a valid schema")
 }
 
 /// Whether every root field the operation selects exists in the supergraph.
@@ -187,17 +183,8 @@ async fn identity_contract_operations_work_end_to_end_through_the_router() {
         eprintln!("../shared/contract is absent: nothing to run");
         return;
     }
-    let admin_email = format!("admin-{}@example.com", uuid::Uuid::now_v7().simple());
-    let password = "correct horse battery staple";
-    let system = spawn_system(
-        Store::Postgres,
-        true,
-        &[
-            ("BOOTSTRAP_ADMIN_EMAIL", admin_email.clone()),
-            ("BOOTSTRAP_ADMIN_PASSWORD", password.to_owned()),
-        ],
-    )
-    .await;
+    let password = PASSWORD;
+    let (system, admin_email) = spawn_system_with_admin(Store::Postgres, true).await;
     let url = &system.router.url;
     let email = format!("shopper-{}@example.com", uuid::Uuid::now_v7().simple());
     let registered = graphql(

@@ -278,6 +278,32 @@ pub async fn spawn_identity(options: IdentityOptions<'_>) -> TestIdentity {
     }
 }
 
+/// The password of every account the tests create (it satisfies the password policy).
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The composed supergraph, parsed and validated.
+pub fn supergraph() -> apollo_compiler::validation::Valid<apollo_compiler::Schema> {
+    let text = std::fs::read_to_string(repo_root().join("supergraph.graphql")).unwrap();
+    apollo_compiler::Schema::parse_and_validate(text, "supergraph.graphql")
+        .expect("supergraph.graphql is a valid schema")
+}
+
+/// A system whose identity bootstrapped an administrator; returns it and the admin's email
+/// (password [`PASSWORD`]).
+pub async fn spawn_system_with_admin(store: Store, redis: bool) -> (TestSystem, String) {
+    let admin_email = format!("admin-{}@example.com", Uuid::now_v7().simple());
+    let system = spawn_system(
+        store,
+        redis,
+        &[
+            ("BOOTSTRAP_ADMIN_EMAIL", admin_email.clone()),
+            ("BOOTSTRAP_ADMIN_PASSWORD", PASSWORD.to_owned()),
+        ],
+    )
+    .await;
+    (system, admin_email)
+}
+
 /// identity and catalog (embedded stores unless asked otherwise) and the router in front.
 pub struct TestSystem {
     pub identity: TestIdentity,

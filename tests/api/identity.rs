@@ -10,7 +10,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Store, TestSystem, data, first_error_code, graphql, graphql_as, spawn_system};
+use crate::helpers::{
+    PASSWORD, Store, TestSystem, data, first_error_code, graphql, graphql_as, spawn_system, spawn_system_with_admin,
+};
 
 const REGISTER: &str = "mutation($input: RegisterInput!) { register(input: $input) { id email name } }";
 const LOGIN: &str = "mutation($email: String!, $password: String!) {
@@ -20,7 +22,6 @@ const REFRESH: &str = "mutation($refreshToken: String!) {
 const LOGOUT: &str = "mutation { logout }";
 const ME: &str = "query { me { id email name roles } }";
 const PRODUCTS: &str = "query { products(first: 1) { totalCount } }";
-const PASSWORD: &str = "correct horse battery staple";
 
 pub fn unique_email() -> String {
     format!("user-{}@example.com", Uuid::now_v7().simple())
@@ -259,6 +260,16 @@ async fn a_revoked_session_is_refused_everywhere_within_one_second() {
     }
 }
 
+/// identity's JWKS document.
+async fn published_keys(identity_base_url: &str) -> Value {
+    reqwest::get(format!("{identity_base_url}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Signs arbitrary tokens with identity's real active key, to show that everything but
 /// the signature is checked too.
 struct Forger {
@@ -276,12 +287,7 @@ impl Forger {
             .unwrap()
             .expect("an active signing key");
         let der = STANDARD.decode(&key.private_key).unwrap();
-        let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", system.identity.base_url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks = published_keys(&system.identity.base_url).await;
         let published = jwks["keys"]
             .as_array()
             .unwrap()
@@ -406,12 +412,7 @@ async fn tokens_signed_before_a_key_rotation_stay_valid_until_they_expire() {
     let after = text(&after, "accessToken").to_owned();
     let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
     assert_ne!(kid(&before), kid(&after), "new tokens use the new key");
-    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", system.identity.base_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = published_keys(&system.identity.base_url).await;
     assert_eq!(
         jwks["keys"].as_array().unwrap().len(),
         2,
@@ -427,16 +428,7 @@ async fn tokens_signed_before_a_key_rotation_stay_valid_until_they_expire() {
 
 #[tokio::test]
 async fn the_bootstrap_admin_grants_roles_that_customers_cannot() {
-    let admin_email = unique_email();
-    let system = spawn_system(
-        Store::EmbeddedSqlite,
-        false,
-        &[
-            ("BOOTSTRAP_ADMIN_EMAIL", admin_email.clone()),
-            ("BOOTSTRAP_ADMIN_PASSWORD", PASSWORD.to_owned()),
-        ],
-    )
-    .await;
+    let (system, admin_email) = spawn_system_with_admin(Store::EmbeddedSqlite, false).await;
     let url = &system.router.url;
     let admin = sign_in(url, &admin_email, PASSWORD).await;
     assert_eq!(admin["user"]["roles"], json!(["CUSTOMER", "ADMIN"]));

@@ -3,7 +3,7 @@
 //! role, must be allowed or refused exactly as the shared rule table says. The expected
 //! outcomes are computed from that table, so a new mutation without a rule fails here.
 
-use apollo_compiler::{Schema, schema::ExtendedType, validation::Valid};
+use apollo_compiler::{Schema, schema::ExtendedType};
 use serde_json::json;
 use vitrina_shared::auth::{
     Role,
@@ -12,16 +12,9 @@ use vitrina_shared::auth::{
 };
 
 use crate::{
-    helpers::{Store, data, graphql_as, repo_root, spawn_system},
+    helpers::{PASSWORD, Store, data, graphql_as, spawn_system_with_admin, supergraph},
     identity::{sign_in, signed_in_customer, unique_email},
 };
-
-const PASSWORD: &str = "correct horse battery staple";
-
-fn supergraph() -> Valid<Schema> {
-    let text = std::fs::read_to_string(repo_root().join("supergraph.graphql")).unwrap();
-    Schema::parse_and_validate(text, "supergraph.graphql").unwrap()
-}
 
 fn root_fields(schema: &Schema, root: &str) -> Vec<String> {
     let Some(ExtendedType::Object(object)) = schema.types.get(root) else {
@@ -115,16 +108,7 @@ fn operation(schema: &Schema, root: Root, field_name: &str) -> String {
 
 #[tokio::test]
 async fn every_operation_allows_or_refuses_each_role_exactly_as_the_rule_table_says() {
-    let admin_email = unique_email();
-    let system = spawn_system(
-        Store::EmbeddedSqlite,
-        false,
-        &[
-            ("BOOTSTRAP_ADMIN_EMAIL", admin_email.clone()),
-            ("BOOTSTRAP_ADMIN_PASSWORD", PASSWORD.to_owned()),
-        ],
-    )
-    .await;
+    let (system, admin_email) = spawn_system_with_admin(Store::EmbeddedSqlite, false).await;
     let url = &system.router.url;
     let admin = sign_in(url, &admin_email, PASSWORD).await;
     let admin_token = admin["accessToken"].as_str().unwrap().to_owned();

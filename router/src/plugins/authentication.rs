@@ -66,15 +66,14 @@ impl RouterPlugin for Authentication {
         let _config = payload.config()?;
         let settings = Settings::load()?;
         let io = io_runtime()?;
-        let redis = match settings.redis_url.clone() {
-            Some(url) => Some(std::thread::scope(|scope| {
-                scope
-                    .spawn(|| io.block_on(vitrina_shared::redis_store::connect(&url)))
-                    .join()
-                    .map_err(|_| std::io::Error::other("Redis connection thread panicked"))
-            })??),
-            None => None,
-        };
+        // Plugin init runs inside the router's runtime, where blocking on another one is
+        // not allowed; a scoped thread may.
+        let redis = std::thread::scope(|scope| {
+            scope
+                .spawn(|| io.block_on(vitrina_shared::redis_store::connect_if_configured(&settings)))
+                .join()
+                .map_err(|_| std::io::Error::other("Redis connection thread panicked"))
+        })??;
         let validator = Arc::new(auth::remote_validator(&settings, redis));
         Ok(Some(Self { validator, io }))
     }

@@ -75,6 +75,13 @@ struct Cached {
     last_attempt_failed: bool,
 }
 
+struct Lookup {
+    key: Option<Arc<DecodingKey>>,
+    fresh: bool,
+    attempted_recently: bool,
+    last_attempt_failed: bool,
+}
+
 impl JwksClient {
     pub fn new(url: impl Into<String>) -> Self {
         Self::with_intervals(url, Duration::from_secs(300), Duration::from_secs(10))
@@ -100,9 +107,17 @@ impl JwksClient {
         self.fetches.load(Ordering::Relaxed)
     }
 
-    async fn cached(&self, kid: &str) -> (Option<Arc<DecodingKey>>, Option<Instant>) {
+    /// What the cache knows about `kid`, read under one lock.
+    async fn lookup(&self, kid: &str) -> Lookup {
         let cached = self.keys.read().await;
-        (cached.keys.get(kid).cloned(), cached.fetched_at)
+        Lookup {
+            key: cached.keys.get(kid).cloned(),
+            fresh: cached.fetched_at.is_some_and(|at| at.elapsed() < self.max_age),
+            attempted_recently: cached
+                .attempted_at
+                .is_some_and(|at| at.elapsed() < self.min_refetch_interval),
+            last_attempt_failed: cached.last_attempt_failed,
+        }
     }
 
     async fn download(&self) -> anyhow::Result<()> {
@@ -136,29 +151,29 @@ impl JwksClient {
 #[async_trait::async_trait]
 impl KeyResolver for JwksClient {
     async fn resolve(&self, kid: &str) -> anyhow::Result<Option<Arc<DecodingKey>>> {
-        let (key, fetched_at) = self.cached(kid).await;
-        let fresh = fetched_at.is_some_and(|at| at.elapsed() < self.max_age);
-        if key.is_some() && fresh {
-            return Ok(key);
+        let found = self.lookup(kid).await;
+        if found.key.is_some() && found.fresh {
+            return Ok(found.key);
         }
         let _one_download = self.fetching.lock().await;
         // Someone may have downloaded while this request waited.
-        let (key, fetched_at) = self.cached(kid).await;
-        if key.is_some() && fetched_at.is_some_and(|at| at.elapsed() < self.max_age) {
+        let Lookup {
+            key,
+            fresh,
+            attempted_recently,
+            last_attempt_failed,
+        } = self.lookup(kid).await;
+        if key.is_some() && fresh {
             return Ok(key);
         }
-        let (attempted_at, failed) = {
-            let cached = self.keys.read().await;
-            (cached.attempted_at, cached.last_attempt_failed)
-        };
-        if attempted_at.is_some_and(|at| at.elapsed() < self.min_refetch_interval) {
-            if failed && key.is_none() {
+        if attempted_recently {
+            if last_attempt_failed && key.is_none() {
                 anyhow::bail!("the JWKS at {} could not be fetched recently", self.url);
             }
             return Ok(key);
         }
         match self.download().await {
-            Ok(()) => Ok(self.cached(kid).await.0),
+            Ok(()) => Ok(self.lookup(kid).await.key),
             // A known key stays usable while the JWKS endpoint is briefly unreachable.
             Err(error) if key.is_some() => {
                 tracing::warn!(error = format!("{error:#}"), "JWKS refresh failed; using cached keys");

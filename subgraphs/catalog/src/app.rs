@@ -8,9 +8,9 @@ use vitrina_migrations::catalog::Migrator;
 use vitrina_shared::{
     auth,
     config::Settings,
-    db::{self, DatabaseKind, DatabaseProbe},
-    http::{HttpService, ReadinessProbe, graphql_routes, service_router},
-    redis_store::{self, RedisProbe},
+    db,
+    http::{HttpService, graphql_routes, service_router},
+    redis_store,
 };
 
 use crate::{DATABASE_SCHEMA, graphql, seed};
@@ -27,18 +27,7 @@ impl Application {
         let (db, kind) = db::connect_and_migrate::<Migrator>(settings, DATABASE_SCHEMA)
             .await
             .context("failed to prepare the catalog database")?;
-        match &kind {
-            DatabaseKind::Postgres { schema } => {
-                tracing::info!(database = "postgresql", schema, "catalog database ready")
-            }
-            DatabaseKind::EmbeddedSqlite { path } => {
-                tracing::info!(
-                    database = "embedded-sqlite",
-                    path,
-                    "catalog database ready (embedded default: DATABASE_URL is not set)"
-                )
-            }
-        }
+        kind.log_ready("catalog");
         if settings.seed_demo_data
             && seed::seed_demo_catalog_if_empty(&db)
                 .await
@@ -46,20 +35,12 @@ impl Application {
         {
             tracing::info!("seeded the demo catalog into an empty database");
         }
-        let redis = match &settings.redis_url {
-            Some(url) => Some(
-                redis_store::connect(url)
-                    .await
-                    .context("failed to connect the catalog to Redis")?,
-            ),
-            None => None,
-        };
+        let redis = redis_store::connect_if_configured(settings)
+            .await
+            .context("failed to connect the catalog to Redis")?;
         let validator = Arc::new(auth::remote_validator(settings, redis.clone()));
         let schema = graphql::build_schema(db.clone());
-        let mut probes: Vec<Arc<dyn ReadinessProbe>> = vec![Arc::new(DatabaseProbe(db.clone()))];
-        if let Some(redis) = redis {
-            probes.push(Arc::new(RedisProbe(redis)));
-        }
+        let probes = db::store_probes(&db, redis);
         let router = service_router("catalog", graphql_routes(schema, validator), probes);
         let address = settings.bind_address(settings.ports.catalog);
         let http = HttpService::bind(&address, router)

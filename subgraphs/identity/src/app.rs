@@ -9,9 +9,9 @@ use vitrina_migrations::identity::Migrator;
 use vitrina_shared::{
     auth::{TokenValidator, sessions::SessionStatus},
     config::Settings,
-    db::{self, DatabaseKind, DatabaseProbe},
-    http::{HttpService, ReadinessProbe, graphql_routes, service_router},
-    redis_store::{self, RedisProbe},
+    db,
+    http::{HttpService, graphql_routes, service_router},
+    redis_store,
 };
 
 use crate::{
@@ -52,25 +52,11 @@ impl Application {
         let (db, kind) = db::connect_and_migrate::<Migrator>(settings, DATABASE_SCHEMA)
             .await
             .context("failed to prepare the identity database")?;
-        match &kind {
-            DatabaseKind::Postgres { schema } => {
-                tracing::info!(database = "postgresql", schema, "identity database ready")
-            }
-            DatabaseKind::EmbeddedSqlite { path } => tracing::info!(
-                database = "embedded-sqlite",
-                path,
-                "identity database ready (embedded default: DATABASE_URL is not set)"
-            ),
-        }
+        kind.log_ready("identity");
 
-        let redis = match &settings.redis_url {
-            Some(url) => Some(
-                redis_store::connect(url)
-                    .await
-                    .context("failed to connect identity to Redis")?,
-            ),
-            None => None,
-        };
+        let redis = redis_store::connect_if_configured(settings)
+            .await
+            .context("failed to connect identity to Redis")?;
         let (sessions, counters): (Arc<dyn SessionStore>, Box<dyn Counters>) = match &redis {
             Some(redis) => {
                 tracing::info!(store = "redis", "sessions and login throttling in Redis");
@@ -131,10 +117,7 @@ impl Application {
         ));
 
         let schema = graphql::build_schema(accounts);
-        let mut probes: Vec<Arc<dyn ReadinessProbe>> = vec![Arc::new(DatabaseProbe(db.clone()))];
-        if let Some(redis) = redis {
-            probes.push(Arc::new(RedisProbe(redis)));
-        }
+        let probes = db::store_probes(&db, redis);
         let router = service_router(
             "identity",
             graphql_routes(schema, validator).merge(routes::routes(keys.clone(), sessions)),
