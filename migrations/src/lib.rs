@@ -8,5 +8,6 @@
 
 pub mod catalog;
 pub mod identity;
+pub mod outbox;
 
 pub use sea_orm_migration::MigratorTrait;

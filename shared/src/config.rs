@@ -45,6 +45,21 @@ pub const ENVIRONMENT_VARIABLES: &[EnvironmentVariable] = &[
         "Catalog endpoint the router calls (default derived from host and port).",
     ),
     EnvironmentVariable::new(
+        "CACHE_ENABLED",
+        "cache.enabled",
+        "Cache-aside caching of catalog reads (default `true`); `false` sends every read to the database.",
+    ),
+    EnvironmentVariable::new(
+        "CACHE_TTL_SECONDS",
+        "cache.ttl_seconds",
+        "Lifetime of a cached entry before jitter (default 300); writes invalidate entries at once.",
+    ),
+    EnvironmentVariable::new(
+        "CACHE_MEMORY_MAX_MB",
+        "cache.memory_max_mb",
+        "Size bound of the embedded in-process cache used when `REDIS_URL` is unset (default 64).",
+    ),
+    EnvironmentVariable::new(
         "DATA_DIR",
         "data_dir",
         "Directory for embedded databases and log files (default `./data`).",
@@ -189,6 +204,7 @@ pub struct Settings {
     /// `None` selects the embedded in-process stores.
     pub redis_url: Option<SecretString>,
     pub auth: AuthSettings,
+    pub cache: CacheSettings,
     #[serde(default)]
     pub bootstrap_admin: BootstrapAdmin,
     pub log: LogSettings,
@@ -205,6 +221,16 @@ pub struct AuthSettings {
     pub refresh_reuse_grace_seconds: u64,
     pub clock_skew_seconds: u64,
     pub key_rotation_days: u64,
+}
+
+/// Cache-aside caching of reads (Redis when configured, in-process otherwise).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Off turns every cached read into a database read (benchmarks, debugging).
+    pub enabled: bool,
+    pub ttl_seconds: u64,
+    pub memory_max_mb: u64,
 }
 
 /// The first administrator, created at identity start-up when no admin exists.
@@ -280,6 +306,9 @@ impl Settings {
             .set_default("auth.refresh_reuse_grace_seconds", 10)?
             .set_default("auth.clock_skew_seconds", 30)?
             .set_default("auth.key_rotation_days", 30)?
+            .set_default("cache.enabled", true)?
+            .set_default("cache.ttl_seconds", 300)?
+            .set_default("cache.memory_max_mb", 64)?
             .set_default("log.level", "info")?
             .set_default("log.retention_days", 14)?
             .add_source(config::File::new(&file, config::FileFormat::Toml).required(false));

@@ -193,3 +193,30 @@ impl crate::http::ReadinessProbe for DatabaseProbe {
         })
     }
 }
+
+/// Number of SQL statements a connection has executed; how tests assert "one query per
+/// batch" instead of assuming it.
+#[derive(Debug, Clone, Default)]
+pub struct StatementCounter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl StatementCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Makes `db` count its statements and record their latency as the metric
+/// `db_query_duration_seconds{service}`. Call before cloning the connection: clones made
+/// earlier do not report.
+pub fn instrument(db: &mut DatabaseConnection, service: &'static str) -> StatementCounter {
+    let counter = StatementCounter::default();
+    let shared = counter.0.clone();
+    db.set_metric_callback(move |info| {
+        shared.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        metrics::histogram!("db_query_duration_seconds", "service" => service).record(info.elapsed.as_secs_f64());
+        if info.failed {
+            metrics::counter!("db_query_errors_total", "service" => service).increment(1);
+        }
+    });
+    counter
+}

@@ -123,9 +123,11 @@ fn client_info(headers: &HeaderMap, peer: Option<SocketAddr>) -> ClientInfo {
 
 /// Adds `/health`, `/ready`, request ids, limits and timeouts around a service's routes.
 pub fn service_router(service: &'static str, routes: Router, probes: Vec<Arc<dyn ReadinessProbe>>) -> Router {
+    crate::metrics::prometheus();
     routes
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .layer(Extension(Probes(Arc::new(probes))))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
@@ -135,6 +137,14 @@ pub fn service_router(service: &'static str, routes: Router, probes: Vec<Arc<dyn
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             request_span(service, request, next)
         }))
+}
+
+/// Prometheus text format; the recorder is installed with the first service.
+async fn metrics() -> impl IntoResponse {
+    (
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(),
+    )
 }
 
 async fn health() -> impl IntoResponse {

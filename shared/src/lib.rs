@@ -6,12 +6,16 @@
 //! knows about products, carts or orders.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod money;
+pub mod outbox;
 pub mod pagination;
 pub mod redis_store;
 pub mod shutdown;

@@ -3,12 +3,16 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_catalog;
+mod m20261123_000002_outbox_and_search;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_create_catalog::Migration)]
+        vec![
+            Box::new(m20261123_000001_create_catalog::Migration),
+            Box::new(m20261123_000002_outbox_and_search::Migration),
+        ]
     }
 }

@@ -73,6 +73,35 @@ pub const OPERATION_RULES: &[OperationRule] = &[
     query("identity", "me", Authenticated),
     query("identity", "mySessions", Authenticated),
     query("identity", "users", Access::Permission(Permission::UsersManage)),
+    mutation("catalog", "createProduct", Access::Permission(Permission::CatalogWrite)),
+    mutation("catalog", "updateProduct", Access::Permission(Permission::CatalogWrite)),
+    mutation(
+        "catalog",
+        "publishProduct",
+        Access::Permission(Permission::CatalogWrite),
+    ),
+    mutation(
+        "catalog",
+        "archiveProduct",
+        Access::Permission(Permission::CatalogWrite),
+    ),
+    mutation("catalog", "deleteProduct", Access::Permission(Permission::CatalogWrite)),
+    mutation("catalog", "adjustStock", Access::Permission(Permission::InventoryWrite)),
+    mutation(
+        "catalog",
+        "createCategory",
+        Access::Permission(Permission::CatalogWrite),
+    ),
+    mutation(
+        "catalog",
+        "updateCategory",
+        Access::Permission(Permission::CatalogWrite),
+    ),
+    mutation(
+        "catalog",
+        "deleteCategory",
+        Access::Permission(Permission::CatalogWrite),
+    ),
 ];
 
 /// The rule of `root.field`, if the table has one.

@@ -1,0 +1,117 @@
+//! Domain events: the typed payloads services publish and consume, and their envelope.
+//!
+//! Events are facts in the past tense, written to the publishing service's outbox in the
+//! same transaction as the change ([`crate::outbox`]). Consumers (the cart flags lines of
+//! changed products, the router's response cache invalidates) depend on these types, not
+//! on the publisher's tables. A payload change that breaks readers bumps its
+//! `schema_version`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What every event says about itself; the outbox stores these next to the payload.
+pub trait DomainEvent: Serialize {
+    /// Stable name, e.g. `ProductUpdated`.
+    fn event_type(&self) -> &'static str;
+    /// Version of this event's payload shape.
+    fn schema_version(&self) -> i16 {
+        1
+    }
+    /// The aggregate kind, e.g. `product`; with the service it names the topic.
+    fn aggregate_type(&self) -> &'static str;
+    /// The aggregate instance; the partition key that keeps its events ordered.
+    fn aggregate_id(&self) -> Uuid;
+}
+
+/// A product as events describe it: what other services keep about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductSnapshot {
+    pub product_id: Uuid,
+    pub sku: String,
+    pub slug: String,
+    pub name: String,
+    pub status: String,
+    /// Integer minor units of `currency`.
+    pub price_minor: i64,
+    pub currency: String,
+    pub category_id: Option<Uuid>,
+    pub version: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Events of the catalog's `product` aggregate (topic `catalog.product`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
+pub enum CatalogEvent {
+    ProductCreated {
+        product: ProductSnapshot,
+    },
+    ProductUpdated {
+        product: ProductSnapshot,
+        /// Whether the price changed: carts re-validate their lines' price snapshots.
+        price_changed: bool,
+    },
+    ProductDeleted {
+        product_id: Uuid,
+        sku: String,
+    },
+    StockChanged {
+        product_id: Uuid,
+        on_hand: i32,
+        reserved: i32,
+        available: i32,
+        /// The change of `on_hand` (adjustments) or of `reserved` (reservations).
+        delta: i32,
+        reason: String,
+    },
+}
+
+impl DomainEvent for CatalogEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            CatalogEvent::ProductCreated { .. } => "ProductCreated",
+            CatalogEvent::ProductUpdated { .. } => "ProductUpdated",
+            CatalogEvent::ProductDeleted { .. } => "ProductDeleted",
+            CatalogEvent::StockChanged { .. } => "StockChanged",
+        }
+    }
+
+    fn aggregate_type(&self) -> &'static str {
+        "product"
+    }
+
+    fn aggregate_id(&self) -> Uuid {
+        match self {
+            CatalogEvent::ProductCreated { product } | CatalogEvent::ProductUpdated { product, .. } => {
+                product.product_id
+            }
+            CatalogEvent::ProductDeleted { product_id, .. } | CatalogEvent::StockChanged { product_id, .. } => {
+                *product_id
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_with_their_type_tag_and_camel_case_fields() {
+        let event = CatalogEvent::StockChanged {
+            product_id: Uuid::nil(),
+            on_hand: 5,
+            reserved: 1,
+            available: 4,
+            delta: -2,
+            reason: "adjustment".into(),
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["type"], "StockChanged");
+        assert_eq!(json["onHand"], 5);
+        assert_eq!(serde_json::from_value::<CatalogEvent>(json).unwrap(), event);
+        assert_eq!(event.event_type(), "StockChanged");
+    }
+}
