@@ -7,24 +7,26 @@ use sea_orm::DatabaseConnection;
 use vitrina_migrations::catalog::Migrator;
 use vitrina_shared::{
     auth,
+    cache::Cache,
     config::Settings,
     db,
     http::{HttpService, graphql_routes, service_router},
     redis_store,
 };
 
-use crate::{DATABASE_SCHEMA, graphql, seed};
+use crate::{DATABASE_SCHEMA, graphql, seed, service::Catalog};
 
 /// A catalog service bound to its port and ready to run.
 pub struct Application {
     http: HttpService,
     db: DatabaseConnection,
+    catalog: Catalog,
 }
 
 impl Application {
     /// Connects and migrates the database, seeds demo data when asked, binds the port.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let (db, kind) = db::connect_and_migrate::<Migrator>(settings, DATABASE_SCHEMA)
+        let (mut db, kind) = db::connect_and_migrate::<Migrator>(settings, DATABASE_SCHEMA)
             .await
             .context("failed to prepare the catalog database")?;
         kind.log_ready("catalog");
@@ -39,14 +41,17 @@ impl Application {
             .await
             .context("failed to connect the catalog to Redis")?;
         let validator = Arc::new(auth::remote_validator(settings, redis.clone()));
-        let schema = graphql::build_schema(db.clone());
+        let statements = db::instrument(&mut db, "catalog");
+        let cache = Cache::from_settings("catalog", &settings.cache, redis.clone());
+        let catalog = Catalog::new(db.clone(), cache, statements);
+        let schema = graphql::build_schema(catalog.clone());
         let probes = db::store_probes(&db, redis);
         let router = service_router("catalog", graphql_routes(schema, validator), probes);
         let address = settings.bind_address(settings.ports.catalog);
         let http = HttpService::bind(&address, router)
             .await
             .with_context(|| format!("failed to bind the catalog to {address}"))?;
-        Ok(Self { http, db })
+        Ok(Self { http, db, catalog })
     }
 
     pub fn port(&self) -> u16 {
@@ -56,6 +61,11 @@ impl Application {
     /// The catalog's database connection, for tests that arrange data directly.
     pub fn database(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// The catalog use cases, for tests that read cache and statement counts.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {

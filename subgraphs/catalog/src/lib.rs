@@ -3,13 +3,17 @@
 //! Code-first async-graphql over sea-orm. `Product` is the federation entity other
 //! subgraphs (cart, orders) reference by `id`; entity look-ups always go through a
 //! DataLoader so a page of cart lines costs one SQL query. Layout: `store` talks to the
-//! database, `graphql` maps it to the public schema, `app` wires the HTTP service.
+//! database, `service` puts the cache in front of it and invalidates after writes,
+//! `validation` holds the input rules, `graphql` maps it all to the public schema, `app`
+//! wires the HTTP service.
 
 pub mod app;
 pub mod domain;
 pub mod graphql;
 pub mod seed;
+pub mod service;
 pub mod store;
+pub mod validation;
 
 pub use app::Application;
 

@@ -2,11 +2,10 @@
 
 use async_graphql::{Context, ErrorExtensions, ID, Object, Result, ResultExt, dataloader::DataLoader};
 use catalog_entity::category;
-use sea_orm::DatabaseConnection;
 use vitrina_shared::graphql::context_data;
 
 use super::loaders::{CategoryLoader, ChildCategoriesLoader};
-use crate::store;
+use crate::{service::Catalog, store};
 
 pub struct Category(category::Model);
 
@@ -54,8 +53,8 @@ pub struct CategoryQuery;
 impl CategoryQuery {
     /// The top-level categories, by name; walk `children` for the rest of the tree.
     async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<Category>> {
-        let db = context_data::<DatabaseConnection>(ctx)?;
-        let roots = store::categories::roots(db).await.extend()?;
-        Ok(roots.into_iter().map(Category).collect())
+        let catalog = context_data::<Catalog>(ctx)?;
+        let tree = catalog.category_tree().await.extend()?;
+        Ok(store::categories::roots(&tree).into_iter().map(Category).collect())
     }
 }

@@ -2,12 +2,12 @@
 
 use async_graphql::{ID, InputObject};
 use rust_decimal::Decimal;
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 use vitrina_shared::AppError;
 
 use crate::{
     domain::{ProductSortField, SortDirection},
+    service::Catalog,
     store::{self, products},
 };
 
@@ -51,7 +51,7 @@ pub enum ValidatedFilter {
 }
 
 impl ProductFilter {
-    pub async fn validate(self, db: &DatabaseConnection) -> Result<ValidatedFilter, AppError> {
+    pub async fn validate(self, catalog: &Catalog) -> Result<ValidatedFilter, AppError> {
         if let Some(search) = &self.search
             && search.chars().count() > MAX_SEARCH_LENGTH
         {
@@ -72,7 +72,7 @@ impl ProductFilter {
             None => None,
             Some(id) => {
                 let id = parse_id("filter.categoryId", id)?;
-                match store::categories::with_descendants(db, id).await? {
+                match store::categories::subtree(&catalog.category_tree().await?, id) {
                     Some(ids) => Some(ids),
                     None => return Ok(ValidatedFilter::MatchesNothing),
                 }

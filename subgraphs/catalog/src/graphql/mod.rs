@@ -1,37 +1,43 @@
 //! The catalog's public GraphQL schema (federation subgraph `catalog`).
 
 mod category;
+mod category_mutations;
 mod inputs;
 mod loaders;
 mod product;
+mod product_mutations;
 
-use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema, dataloader::DataLoader};
-use sea_orm::DatabaseConnection;
+use async_graphql::{EmptySubscription, MergedObject, Schema, dataloader::DataLoader};
 
 pub use category::Category;
 pub use loaders::{CategoryLoader, ChildCategoriesLoader, ProductLoader};
 pub use product::Product;
 
+use crate::service::Catalog;
+
 #[derive(MergedObject, Default)]
 pub struct Query(product::ProductQuery, category::CategoryQuery);
 
-pub type CatalogSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+#[derive(MergedObject, Default)]
+pub struct Mutation(product_mutations::ProductMutation, category_mutations::CategoryMutation);
 
-/// The executable schema, with its database and DataLoaders as context data.
-pub fn build_schema(db: DatabaseConnection) -> CatalogSchema {
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+pub type CatalogSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The executable schema, with the catalog and its DataLoaders as context data.
+pub fn build_schema(catalog: Catalog) -> CatalogSchema {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .enable_federation()
         .extension(vitrina_shared::graphql::ErrorCodes)
-        .data(DataLoader::new(ProductLoader(db.clone()), tokio::spawn))
-        .data(DataLoader::new(CategoryLoader(db.clone()), tokio::spawn))
-        .data(DataLoader::new(ChildCategoriesLoader(db.clone()), tokio::spawn))
-        .data(db)
+        .data(DataLoader::new(ProductLoader(catalog.clone()), tokio::spawn))
+        .data(DataLoader::new(CategoryLoader(catalog.clone()), tokio::spawn))
+        .data(DataLoader::new(ChildCategoriesLoader(catalog.clone()), tokio::spawn))
+        .data(catalog)
         .finish()
 }
 
 /// The schema's shape only, for printing SDL without a database.
 pub fn build_schema_without_data() -> CatalogSchema {
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .enable_federation()
         .finish()
 }

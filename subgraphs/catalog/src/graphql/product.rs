@@ -7,7 +7,6 @@ use async_graphql::{
 };
 use catalog_entity::{product, stock};
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
 use vitrina_shared::{
     AppError,
     auth::Caller,
@@ -23,6 +22,7 @@ use super::{
 };
 use crate::{
     domain::{ProductStatus, Visibility},
+    service::Catalog,
     store::products::{self as store, ListProducts, ProductCursor, ProductRow},
 };
 
@@ -132,8 +132,8 @@ impl ProductConnectionFields {
     /// Number of products matching the filter across all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
         let Some(filter) = &self.filter else { return Ok(0) };
-        let db = context_data::<DatabaseConnection>(ctx)?;
-        let count = store::count(db, self.visibility, filter).await.extend()?;
+        let catalog = context_data::<Catalog>(ctx)?;
+        let count = catalog.count(self.visibility, filter).await.extend()?;
         Ok(i32::try_from(count).unwrap_or(i32::MAX))
     }
 }
@@ -163,8 +163,8 @@ impl ProductQuery {
 
     /// A product by its slug, for storefront product pages.
     async fn product_by_slug(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Product>> {
-        let db = context_data::<DatabaseConnection>(ctx)?;
-        let row = store::find_by_slug(db, &slug, visibility_of(ctx)?).await.extend()?;
+        let catalog = context_data::<Catalog>(ctx)?;
+        let row = catalog.product_by_slug(&slug, visibility_of(ctx)?).await.extend()?;
         Ok(row.map(Product::from))
     }
 
@@ -181,12 +181,12 @@ impl ProductQuery {
         filter: Option<ProductFilter>,
         sort: Option<ProductSort>,
     ) -> Result<ProductConnection> {
-        let db = context_data::<DatabaseConnection>(ctx)?;
+        let catalog = context_data::<Catalog>(ctx)?;
         let page = page_request(first, last).extend()?;
         let after = decode_cursor("after", after).extend()?;
         let before = decode_cursor("before", before).extend()?;
         let visibility = visibility_of(ctx)?;
-        let filter = match filter.unwrap_or_default().validate(db).await.extend()? {
+        let filter = match filter.unwrap_or_default().validate(catalog).await.extend()? {
             ValidatedFilter::Filter(filter) => filter,
             ValidatedFilter::MatchesNothing => {
                 return Ok(Connection::with_additional_fields(
@@ -208,7 +208,7 @@ impl ProductQuery {
             after,
             before,
         };
-        let result = store::list(db, &request).await.extend()?;
+        let result = catalog.list(&request).await.extend()?;
         let mut connection = Connection::with_additional_fields(
             result.has_previous_page,
             result.has_next_page,

@@ -4,53 +4,48 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use catalog_entity::category;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
 use uuid::Uuid;
 use vitrina_shared::AppError;
 
-pub async fn roots(db: &DatabaseConnection) -> Result<Vec<category::Model>, AppError> {
+/// Every category. The tree is read (and cached) whole; the functions below answer
+/// from it without further queries.
+pub async fn all(db: &DatabaseConnection) -> Result<Vec<category::Model>, AppError> {
     Ok(category::Entity::find()
-        .filter(category::Column::ParentId.is_null())
         .order_by_asc(category::Column::Name)
+        .order_by_asc(category::Column::Id)
         .all(db)
         .await?)
 }
 
-pub async fn find_by_ids(db: &DatabaseConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, category::Model>, AppError> {
-    let rows = category::Entity::find()
-        .filter(category::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+/// Top-level categories, by name.
+pub fn roots(tree: &[category::Model]) -> Vec<category::Model> {
+    tree.iter().filter(|c| c.parent_id.is_none()).cloned().collect()
 }
 
-/// Children of each of `parent_ids`, ordered by name; parents without children map to
-/// an empty list.
-pub async fn children_of(
-    db: &DatabaseConnection,
-    parent_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<category::Model>>, AppError> {
-    let rows = category::Entity::find()
-        .filter(category::Column::ParentId.is_in(parent_ids.iter().copied()))
-        .order_by_asc(category::Column::Name)
-        .all(db)
-        .await?;
+pub fn by_ids(tree: &[category::Model], ids: &[Uuid]) -> HashMap<Uuid, category::Model> {
+    tree.iter()
+        .filter(|c| ids.contains(&c.id))
+        .map(|c| (c.id, c.clone()))
+        .collect()
+}
+
+/// Children of each of `parent_ids`, by name; parents without children map to an empty
+/// list.
+pub fn children_of(tree: &[category::Model], parent_ids: &[Uuid]) -> HashMap<Uuid, Vec<category::Model>> {
     let mut children: HashMap<Uuid, Vec<category::Model>> = parent_ids.iter().map(|id| (*id, Vec::new())).collect();
-    for row in rows {
-        if let Some(parent) = row.parent_id {
-            children.entry(parent).or_default().push(row);
+    for row in tree {
+        if let Some(parent) = row.parent_id
+            && let Some(list) = children.get_mut(&parent)
+        {
+            list.push(row.clone());
         }
     }
-    Ok(children)
+    children
 }
 
 /// The category and every category below it, or `None` when it does not exist.
-pub async fn with_descendants(db: &DatabaseConnection, id: Uuid) -> Result<Option<Vec<Uuid>>, AppError> {
-    let all = category::Entity::find().all(db).await?;
-    Ok(subtree(&all, id))
-}
-
-fn subtree(all: &[category::Model], root: Uuid) -> Option<Vec<Uuid>> {
+pub(crate) fn subtree(all: &[category::Model], root: Uuid) -> Option<Vec<Uuid>> {
     if !all.iter().any(|c| c.id == root) {
         return None;
     }

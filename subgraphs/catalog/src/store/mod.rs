@@ -2,4 +2,6 @@
 //! `AppError`s; they know nothing about GraphQL.
 
 pub mod categories;
+pub mod category_writes;
+pub mod product_writes;
 pub mod products;

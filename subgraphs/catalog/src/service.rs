@@ -1,0 +1,216 @@
+//! The catalog's use cases over its store and its cache: every read the schema makes
+//! goes through here (cache-aside), and every write invalidates what it changed after
+//! its transaction commits and before it returns, so a client never reads its own write
+//! stale.
+//!
+//! Cache scopes: `product:<id>` holds that product's row; `products` holds listing pages,
+//! totals and slug look-ups (any product write retires them all: lists are cheap to
+//! rebuild, and a change can move a product between any two pages); `categories` holds
+//! the category tree.
+
+use std::collections::HashMap;
+
+use catalog_entity::category;
+use sea_orm::DatabaseConnection;
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+use vitrina_shared::{
+    AppError,
+    cache::{Cache, CacheKey},
+    db::StatementCounter,
+};
+
+use crate::{
+    domain::{ProductStatus, Visibility},
+    store::{
+        categories,
+        category_writes::{self, CategoryChanges, NewCategory},
+        product_writes::{self, NewProduct, ProductChanges},
+        products::{self, ListProducts, ProductFilter, ProductPage, ProductRow},
+    },
+};
+
+const LISTINGS: &str = "products";
+const CATEGORIES: &str = "categories";
+
+fn product_scope(id: Uuid) -> String {
+    format!("product:{id}")
+}
+
+/// A short, stable digest of a request's `Debug` form, for cache entry names.
+fn digest(value: &impl std::fmt::Debug) -> String {
+    let hash = Sha256::digest(format!("{value:?}").as_bytes());
+    hash[..16].iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The catalog: database, cache, and the statement count tests read.
+#[derive(Clone)]
+pub struct Catalog {
+    db: DatabaseConnection,
+    cache: Cache,
+    statements: StatementCounter,
+}
+
+impl Catalog {
+    pub fn new(db: DatabaseConnection, cache: Cache, statements: StatementCounter) -> Self {
+        Self { db, cache, statements }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// SQL statements executed so far (for batching assertions and benchmarks).
+    pub fn statements_executed(&self) -> u64 {
+        self.statements.get()
+    }
+
+    // ---- reads -----------------------------------------------------------------------
+
+    /// Products by id, whatever their status; ids that do not exist are left out. One
+    /// cache round trip, and one SQL query for all the misses together.
+    pub async fn products_by_ids(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, ProductRow>, AppError> {
+        let keys = ids
+            .iter()
+            .map(|id| (*id, CacheKey::new(product_scope(*id), "row")))
+            .collect();
+        let db = self.db.clone();
+        self.cache
+            .get_or_load_many(keys, move |missing: Vec<Uuid>| async move {
+                products::find_by_ids(&db, &missing).await
+            })
+            .await
+    }
+
+    pub async fn product_by_slug(&self, slug: &str, visibility: Visibility) -> Result<Option<ProductRow>, AppError> {
+        let db = self.db.clone();
+        let owned = slug.to_owned();
+        let row: Option<ProductRow> = self
+            .cache
+            .get_or_load(CacheKey::new(LISTINGS, format!("slug:{slug}")), move || async move {
+                products::find_by_slug(&db, &owned, Visibility::Everything).await
+            })
+            .await?;
+        Ok(row.filter(|(product, _)| products::is_visible(product, visibility)))
+    }
+
+    pub async fn list(&self, request: &ListProducts) -> Result<ProductPage, AppError> {
+        let db = self.db.clone();
+        let owned = request.clone();
+        self.cache
+            .get_or_load(
+                CacheKey::new(LISTINGS, format!("list:{}", digest(request))),
+                move || async move { products::list(&db, &owned).await },
+            )
+            .await
+    }
+
+    pub async fn count(&self, visibility: Visibility, filter: &ProductFilter) -> Result<u64, AppError> {
+        let db = self.db.clone();
+        let owned = filter.clone();
+        self.cache
+            .get_or_load(
+                CacheKey::new(LISTINGS, format!("count:{}", digest(&(visibility, filter)))),
+                move || async move { products::count(&db, visibility, &owned).await },
+            )
+            .await
+    }
+
+    /// The whole category tree (small: hundreds of nodes), cached as one entry.
+    pub async fn category_tree(&self) -> Result<Vec<category::Model>, AppError> {
+        let db = self.db.clone();
+        self.cache
+            .get_or_load(CacheKey::new(CATEGORIES, "tree"), move || async move {
+                categories::all(&db).await
+            })
+            .await
+    }
+
+    // ---- product writes --------------------------------------------------------------
+
+    pub async fn create_product(&self, new: NewProduct, request_id: Option<&str>) -> Result<ProductRow, AppError> {
+        let row = product_writes::create(&self.db, new, request_id).await?;
+        self.invalidate_product(row.0.id).await;
+        Ok(row)
+    }
+
+    pub async fn update_product(
+        &self,
+        id: Uuid,
+        version: i32,
+        changes: ProductChanges,
+        request_id: Option<&str>,
+    ) -> Result<ProductRow, AppError> {
+        let row = product_writes::update(&self.db, id, version, changes, request_id).await?;
+        self.invalidate_product(id).await;
+        Ok(row)
+    }
+
+    pub async fn set_product_status(
+        &self,
+        id: Uuid,
+        status: ProductStatus,
+        request_id: Option<&str>,
+    ) -> Result<ProductRow, AppError> {
+        let row = product_writes::set_status(&self.db, id, status, request_id).await?;
+        self.invalidate_product(id).await;
+        Ok(row)
+    }
+
+    pub async fn delete_product(&self, id: Uuid, request_id: Option<&str>) -> Result<(), AppError> {
+        product_writes::delete(&self.db, id, request_id).await?;
+        self.invalidate_product(id).await;
+        Ok(())
+    }
+
+    pub async fn adjust_stock(
+        &self,
+        id: Uuid,
+        delta: i32,
+        reason: &str,
+        request_id: Option<&str>,
+    ) -> Result<ProductRow, AppError> {
+        let row = product_writes::adjust_stock(&self.db, id, delta, reason, request_id).await?;
+        self.invalidate_product(id).await;
+        Ok(row)
+    }
+
+    /// Retires the product's cached row and every listing (prices, names, stock and
+    /// status all show in listings and filters). Public for writers outside this type
+    /// (data repairs, tests that arrange rows directly).
+    pub async fn invalidate_product(&self, id: Uuid) {
+        self.cache.invalidate(&[product_scope(id), LISTINGS.to_owned()]).await;
+    }
+
+    // ---- category writes -------------------------------------------------------------
+
+    pub async fn create_category(&self, new: NewCategory) -> Result<category::Model, AppError> {
+        let row = category_writes::create(&self.db, new).await?;
+        self.invalidate_categories().await;
+        Ok(row)
+    }
+
+    pub async fn update_category(&self, id: Uuid, changes: CategoryChanges) -> Result<category::Model, AppError> {
+        let row = category_writes::update(&self.db, id, changes).await?;
+        self.invalidate_categories().await;
+        Ok(row)
+    }
+
+    pub async fn delete_category(&self, id: Uuid) -> Result<(), AppError> {
+        category_writes::delete(&self.db, id).await?;
+        self.invalidate_categories().await;
+        Ok(())
+    }
+
+    /// Retires the tree and the listings (a category filter covers the subtree, which a
+    /// move changes).
+    pub async fn invalidate_categories(&self) {
+        self.cache
+            .invalidate(&[CATEGORIES.to_owned(), LISTINGS.to_owned()])
+            .await;
+    }
+}
