@@ -17,6 +17,11 @@ const REQUIRED: &[&str] = &[
     "ProductList",
     "ProductPage",
     "Categories",
+    "CreateProduct",
+    "UpdateProduct",
+    "DeleteProduct",
+    "AdjustStock",
+    "CreateCategory",
     "Register",
     "Login",
     "RefreshSession",
@@ -252,4 +257,121 @@ async fn identity_contract_operations_work_end_to_end_through_the_router() {
     assert_eq!(data(&logout)["logout"], true);
     let (_, me) = graphql_as(url, Some(&access), &operation("Me"), json!({})).await;
     assert_eq!(first_error_code(&me), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn catalog_manager_contract_operations_work_end_to_end_through_the_router() {
+    if contract_dir().is_none() {
+        eprintln!("../shared/contract is absent: nothing to run");
+        return;
+    }
+    let (system, admin_email) = spawn_system_with_admin(Store::Postgres, true).await;
+    let url = &system.router.url;
+    let admin = graphql(
+        url,
+        &operation("Login"),
+        json!({ "email": admin_email, "password": PASSWORD }),
+    )
+    .await;
+    let admin_token = data(&admin)["login"]["accessToken"].as_str().unwrap().to_owned();
+    // A dedicated catalog manager, as a shop would have.
+    let email = format!("manager-{}@example.com", uuid::Uuid::now_v7().simple());
+    let registered = graphql(
+        url,
+        &operation("Register"),
+        json!({ "input": { "email": email, "password": PASSWORD, "name": "Morgan" } }),
+    )
+    .await;
+    let manager_id = data(&registered)["register"]["id"].clone();
+    let (_, granted) = graphql_as(
+        url,
+        Some(&admin_token),
+        &operation("GrantRole"),
+        json!({ "userId": manager_id, "role": "CATALOG_MANAGER" }),
+    )
+    .await;
+    data(&granted);
+    let login = graphql(
+        url,
+        &operation("Login"),
+        json!({ "email": email, "password": PASSWORD }),
+    )
+    .await;
+    let token = data(&login)["login"]["accessToken"].as_str().unwrap().to_owned();
+    let token = Some(token.as_str());
+
+    let (_, category) = graphql_as(
+        url,
+        token,
+        &operation("CreateCategory"),
+        json!({ "input": { "name": "Lighting", "slug": "lighting" } }),
+    )
+    .await;
+    let category = data(&category)["createCategory"].clone();
+    assert_eq!(category["slug"], "lighting");
+
+    let (_, created) = graphql_as(
+        url,
+        token,
+        &operation("CreateProduct"),
+        json!({ "input": {
+            "sku": "LAMP-001", "slug": "brass-desk-lamp", "name": "Brass desk lamp",
+            "description": "Warm light for late compiles.",
+            "price": { "amount": "89.00", "currencyCode": "EUR" },
+            "categoryId": category["id"], "initialStock": 12, "status": "ACTIVE"
+        } }),
+    )
+    .await;
+    let product = data(&created)["createProduct"].clone();
+    assert_eq!(product["sku"], "LAMP-001");
+    assert_eq!(product["status"], "ACTIVE");
+    assert_eq!(product["version"], 1);
+    let id = product["id"].clone();
+
+    let (_, updated) = graphql_as(
+        url,
+        token,
+        &operation("UpdateProduct"),
+        json!({ "id": id, "input": { "version": 1, "name": "Brass desk lamp (large)",
+                 "price": { "amount": "99.00", "currencyCode": "EUR" } } }),
+    )
+    .await;
+    let updated = data(&updated)["updateProduct"].clone();
+    assert_eq!(updated["version"], 2);
+    assert_eq!(updated["price"], json!({ "amount": "99.00", "currencyCode": "EUR" }));
+    let (_, stale) = graphql_as(
+        url,
+        token,
+        &operation("UpdateProduct"),
+        json!({ "id": id, "input": { "version": 1, "name": "Lost" } }),
+    )
+    .await;
+    assert_eq!(first_error_code(&stale), "CONFLICT");
+
+    let (_, stocked) = graphql_as(
+        url,
+        token,
+        &operation("AdjustStock"),
+        json!({ "productId": id, "delta": -2 }),
+    )
+    .await;
+    assert_eq!(data(&stocked)["adjustStock"]["availableQuantity"], 10);
+
+    let page = graphql(url, &operation("ProductPage"), json!({ "slug": "brass-desk-lamp" })).await;
+    let page = data(&page)["productBySlug"].clone();
+    assert_eq!(page["name"], "Brass desk lamp (large)");
+    assert_eq!(page["availableQuantity"], 10);
+    assert_eq!(page["category"]["slug"], "lighting");
+    let list = graphql(
+        url,
+        &operation("ProductList"),
+        json!({ "first": 5, "filter": { "categoryId": category["id"] } }),
+    )
+    .await;
+    assert_eq!(data(&list)["products"]["totalCount"], 1);
+
+    let (_, deleted) = graphql_as(url, token, &operation("DeleteProduct"), json!({ "id": id })).await;
+    assert_eq!(data(&deleted)["deleteProduct"], true);
+    let page = graphql(url, &operation("ProductPage"), json!({ "slug": "brass-desk-lamp" })).await;
+    assert!(data(&page)["productBySlug"].is_null());
 }

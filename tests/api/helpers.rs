@@ -99,6 +99,8 @@ pub fn test_settings(data_dir: &Path, overrides: &[(&str, String)]) -> Settings 
 pub struct TestCatalog {
     pub port: u16,
     pub db: sea_orm::DatabaseConnection,
+    /// The running service's use cases: cache and statement counters, invalidation.
+    pub catalog: vitrina_catalog::service::Catalog,
     pub url: String,
     _data_dir: tempfile::TempDir,
     _database: Option<TestDatabase>,
@@ -131,10 +133,12 @@ pub async fn spawn_catalog_with(store: Store, seed_demo: bool, extra: &[(&str, S
         .expect("catalog builds");
     let port = app.port();
     let db = app.database().clone();
+    let catalog = app.catalog().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     TestCatalog {
         port,
         db,
+        catalog,
         url: format!("http://127.0.0.1:{port}/graphql"),
         _data_dir: data_dir,
         _database: database,

@@ -4,6 +4,7 @@
 //! database, so tests run in parallel and never see each other's data.
 
 mod catalog;
+mod catalog_writes;
 mod contract;
 mod docs;
 mod helpers;
