@@ -153,8 +153,10 @@ impl ProductQuery {
     /// A product by id; `null` when it does not exist or is not visible to the caller.
     async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
         let id = parse_id("id", &id).extend()?;
-        let loader = context_data::<DataLoader<ProductLoader>>(ctx)?;
-        let row = loader.load_one(id).await.map_err(|error| error.extend())?;
+        // One id at the root has nothing to batch with: ask the cache-aside layer directly
+        // and skip the DataLoader's spawn-and-wait (a third of a cache hit's cost).
+        let catalog = context_data::<Catalog>(ctx)?;
+        let row = catalog.products_by_ids(&[id]).await.extend()?.remove(&id);
         let visibility = visibility_of(ctx)?;
         Ok(row
             .filter(|(product, _)| store::is_visible(product, visibility))
