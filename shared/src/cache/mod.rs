@@ -227,15 +227,10 @@ impl Cache {
                 entry: key.entry.clone(),
             })
             .collect();
-        let read = match tokio::time::timeout(BACKEND_TIMEOUT, inner.backend.read(&slots)).await {
-            Ok(Ok(read)) => read,
-            Ok(Err(error)) => {
-                inner.trip(&error.to_string());
-                self.count(Outcome::Degraded, keys.len());
-                return load(keys.into_iter().map(|(k, _)| k).collect()).await;
-            }
-            Err(_) => {
-                inner.trip("timed out");
+        let read = match bounded(inner.backend.read(&slots)).await {
+            Ok(read) => read,
+            Err(reason) => {
+                inner.trip(&reason);
                 self.count(Outcome::Degraded, keys.len());
                 return load(keys.into_iter().map(|(k, _)| k).collect()).await;
             }
@@ -283,10 +278,8 @@ impl Cache {
                     encoded.insert(address, bytes);
                 }
                 // Storing is best effort: the reader has its value either way.
-                match tokio::time::timeout(BACKEND_TIMEOUT, backend.write(writes, ttl)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(error)) => tracing::warn!(%error, "failed to store loaded values in the cache"),
-                    Err(_) => tracing::warn!("storing loaded values in the cache timed out"),
+                if let Err(reason) = bounded(backend.write(writes, ttl)).await {
+                    tracing::warn!(reason, "failed to store loaded values in the cache");
                 }
                 Ok(encoded)
             })
@@ -387,11 +380,7 @@ impl Inner {
     }
 
     async fn apply_invalidations(&self, scopes: &[String]) -> Result<(), String> {
-        match tokio::time::timeout(BACKEND_TIMEOUT, self.backend.invalidate(scopes)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err("timed out".to_owned()),
-        }
+        bounded(self.backend.invalidate(scopes)).await
     }
 
     /// Opens the breaker after a backend failure.
@@ -412,6 +401,15 @@ impl Inner {
     fn jittered_ttl(&self) -> Duration {
         let factor = rand::rng().random_range((1.0 - TTL_JITTER)..=(1.0 + TTL_JITTER));
         self.ttl.mul_f64(factor)
+    }
+}
+
+/// A backend call bounded by [`BACKEND_TIMEOUT`]; a failure or timeout becomes the
+/// reason the breaker logs.
+async fn bounded<T>(call: impl Future<Output = Result<T, BackendError>>) -> Result<T, String> {
+    match tokio::time::timeout(BACKEND_TIMEOUT, call).await {
+        Ok(result) => result.map_err(|error| error.to_string()),
+        Err(_) => Err("timed out".to_owned()),
     }
 }
 

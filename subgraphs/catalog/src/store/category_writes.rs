@@ -5,13 +5,16 @@
 use catalog_entity::{category, product};
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    TransactionTrait,
 };
 use uuid::Uuid;
 use vitrina_shared::AppError;
 
-use super::{categories::subtree, product_writes::unique_to_conflict};
+use super::{
+    categories::subtree,
+    product_writes::{ensure_category_exists, unique_to_conflict},
+};
 
 #[derive(Debug, Clone)]
 pub struct NewCategory {
@@ -31,7 +34,7 @@ pub struct CategoryChanges {
 pub async fn create(db: &DatabaseConnection, new: NewCategory) -> Result<category::Model, AppError> {
     let transaction = db.begin().await?;
     if let Some(parent_id) = new.parent_id {
-        ensure_parent_exists(&transaction, parent_id).await?;
+        ensure_category_exists(&transaction, "input.parentId", parent_id).await?;
     }
     let now = Utc::now();
     let row = category::ActiveModel {
@@ -56,7 +59,7 @@ pub async fn update(db: &DatabaseConnection, id: Uuid, changes: CategoryChanges)
         .await?
         .ok_or_else(|| AppError::not_found("category"))?;
     if let Some(Some(parent_id)) = changes.parent_id {
-        ensure_parent_exists(&transaction, parent_id).await?;
+        ensure_category_exists(&transaction, "input.parentId", parent_id).await?;
         let all = category::Entity::find().all(&transaction).await?;
         let below = subtree(&all, id).unwrap_or_default();
         if below.contains(&parent_id) {
@@ -109,11 +112,4 @@ pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<(), AppError> {
     category::Entity::delete_by_id(id).exec(&transaction).await?;
     transaction.commit().await?;
     Ok(())
-}
-
-async fn ensure_parent_exists(transaction: &DatabaseTransaction, id: Uuid) -> Result<(), AppError> {
-    match category::Entity::find_by_id(id).one(transaction).await? {
-        Some(_) => Ok(()),
-        None => Err(AppError::bad_input("input.parentId", "no category has this id")),
-    }
 }

@@ -72,7 +72,7 @@ pub async fn create(
 ) -> Result<ProductRow, AppError> {
     let transaction = db.begin().await?;
     if let Some(category_id) = new.category_id {
-        ensure_category_exists(&transaction, category_id).await?;
+        ensure_category_exists(&transaction, "input.categoryId", category_id).await?;
     }
     let now = Utc::now();
     let id = Uuid::now_v7();
@@ -123,7 +123,7 @@ pub async fn update(
 ) -> Result<ProductRow, AppError> {
     let transaction = db.begin().await?;
     if let Some(Some(category_id)) = changes.category_id {
-        ensure_category_exists(&transaction, category_id).await?;
+        ensure_category_exists(&transaction, "input.categoryId", category_id).await?;
     }
     let before = find_for_update(&transaction, id).await?;
     if before.version != expected_version {
@@ -310,10 +310,15 @@ async fn find_for_update(transaction: &DatabaseTransaction, id: Uuid) -> Result<
         .ok_or_else(|| AppError::not_found("product"))
 }
 
-async fn ensure_category_exists(transaction: &DatabaseTransaction, id: Uuid) -> Result<(), AppError> {
+/// Refuses a reference to a category that does not exist, naming the input `field`.
+pub(crate) async fn ensure_category_exists(
+    transaction: &DatabaseTransaction,
+    field: &str,
+    id: Uuid,
+) -> Result<(), AppError> {
     match category::Entity::find_by_id(id).one(transaction).await? {
         Some(_) => Ok(()),
-        None => Err(AppError::bad_input("input.categoryId", "no category has this id")),
+        None => Err(AppError::bad_input(field, "no category has this id")),
     }
 }
 
