@@ -57,7 +57,12 @@ pub const ENVIRONMENT_VARIABLES: &[EnvironmentVariable] = &[
     EnvironmentVariable::new(
         "CACHE_MEMORY_MAX_MB",
         "cache.memory_max_mb",
-        "Size bound of the embedded in-process cache used when `REDIS_URL` is unset (default 64).",
+        "Size bound in MB of the embedded cache used when `REDIS_URL` is unset, and of the near cache in front of Redis (default 64).",
+    ),
+    EnvironmentVariable::new(
+        "CACHE_NEAR_ENABLED",
+        "cache.near_enabled",
+        "With `REDIS_URL`: keep cache hits in process memory too, kept coherent by Redis client tracking (default `true`).",
     ),
     EnvironmentVariable::new(
         "DATA_DIR",
@@ -230,7 +235,10 @@ pub struct CacheSettings {
     /// Off turns every cached read into a database read (benchmarks, debugging).
     pub enabled: bool,
     pub ttl_seconds: u64,
+    /// Size bound of the embedded cache, and of the near cache in front of Redis.
     pub memory_max_mb: u64,
+    /// A near cache in front of Redis: hits cost no round trip (see `cache::near`).
+    pub near_enabled: bool,
 }
 
 /// The first administrator, created at identity start-up when no admin exists.
@@ -309,6 +317,7 @@ impl Settings {
             .set_default("cache.enabled", true)?
             .set_default("cache.ttl_seconds", 300)?
             .set_default("cache.memory_max_mb", 64)?
+            .set_default("cache.near_enabled", true)?
             .set_default("log.level", "info")?
             .set_default("log.retention_days", 14)?
             .add_source(config::File::new(&file, config::FileFormat::Toml).required(false));

@@ -12,9 +12,14 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use redis::aio::ConnectionManager as RedisConnection;
 
+/// A client for `url` (no connection yet).
+pub fn client(url: &SecretString) -> anyhow::Result<redis::Client> {
+    redis::Client::open(url.expose_secret()).context("REDIS_URL is not a valid Redis URL")
+}
+
 /// Connects to `url` and checks the server answers.
 pub async fn connect(url: &SecretString) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(url.expose_secret()).context("REDIS_URL is not a valid Redis URL")?;
+    let client = client(url)?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Duration::from_secs(2))
         .set_response_timeout(Duration::from_secs(2))

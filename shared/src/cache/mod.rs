@@ -25,6 +25,7 @@
 
 mod backend;
 mod memory;
+mod near;
 mod redis_backend;
 mod single_flight;
 
@@ -43,9 +44,9 @@ use serde::{Serialize, de::DeserializeOwned};
 
 pub use backend::{Backend, BackendError, Slot};
 pub use memory::memory_backend;
-pub use redis_backend::redis_backend;
+pub use redis_backend::{redis_backend, redis_backend_with_near_cache};
 
-use crate::{config::CacheSettings, error::AppError};
+use crate::{config::Settings, error::AppError};
 use single_flight::SingleFlight;
 
 /// How long a Redis call may take before the cache gives up and reads the database.
@@ -150,29 +151,49 @@ impl Cache {
         }
     }
 
-    /// The cache `settings` ask for: off, Redis (when a connection is given) or memory.
+    /// The cache `settings` ask for: off, Redis (when a connection is given; with a near
+    /// cache unless `CACHE_NEAR_ENABLED=false`) or memory.
     pub fn from_settings(
         name: &'static str,
-        settings: &CacheSettings,
+        settings: &Settings,
         redis: Option<crate::redis_store::RedisConnection>,
     ) -> Self {
-        if !settings.enabled {
+        let cache = &settings.cache;
+        if !cache.enabled {
             tracing::info!(cache = name, "cache disabled (CACHE_ENABLED=false)");
             return Self::disabled();
         }
-        let ttl = Duration::from_secs(settings.ttl_seconds.max(1));
-        let backend = match redis {
-            Some(connection) => {
-                tracing::info!(cache = name, backend = "redis", "cache ready");
+        let ttl = Duration::from_secs(cache.ttl_seconds.max(1));
+        let max_bytes = cache.memory_max_mb.saturating_mul(1024 * 1024);
+        let backend = match (redis, &settings.redis_url) {
+            (Some(connection), Some(url)) if cache.near_enabled => {
+                let near = crate::redis_store::client(url)
+                    .map_err(|error| BackendError(error.to_string()))
+                    .and_then(|client| {
+                        redis_backend_with_near_cache(connection.clone(), &client, name, max_bytes, ttl)
+                    });
+                match near {
+                    Ok(backend) => {
+                        tracing::info!(cache = name, backend = "redis", near_cache = true, "cache ready");
+                        backend
+                    }
+                    Err(error) => {
+                        tracing::warn!(cache = name, %error, "near cache unavailable; reading Redis on every hit");
+                        redis_backend(connection, name)
+                    }
+                }
+            }
+            (Some(connection), _) => {
+                tracing::info!(cache = name, backend = "redis", near_cache = false, "cache ready");
                 redis_backend(connection, name)
             }
-            None => {
+            (None, _) => {
                 tracing::info!(
                     cache = name,
                     backend = "memory",
                     "cache ready (embedded default: REDIS_URL is not set)"
                 );
-                memory_backend(settings.memory_max_mb.saturating_mul(1024 * 1024))
+                memory_backend(max_bytes)
             }
         };
         Self::new(name, backend, ttl)
@@ -550,15 +571,132 @@ mod tests {
         cache_contract(memory_backend(1024 * 1024)).await;
     }
 
+    fn test_redis_url() -> String {
+        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+    }
+
+    fn fresh_cache_name() -> String {
+        format!("test-{}", uuid::Uuid::new_v4().simple())
+    }
+
+    async fn near_cached_backend(name: &str) -> Arc<dyn Backend> {
+        let connection = crate::redis_store::connect(&test_redis_url().into())
+            .await
+            .expect("the test Redis");
+        let client = redis::Client::open(test_redis_url()).unwrap();
+        redis_backend_with_near_cache(connection, &client, name, 1 << 20, Duration::from_secs(60)).unwrap()
+    }
+
+    async fn plain_redis() -> redis::aio::MultiplexedConnection {
+        let client = redis::Client::open(test_redis_url()).unwrap();
+        client.get_multiplexed_async_connection().await.unwrap()
+    }
+
+    /// Reads `key` from `cache` until it answers `expected`, for at most `limit`.
+    async fn read_until(source: &Source, cache: &Cache, key: &CacheKey, expected: &str, limit: Duration) {
+        let started = Instant::now();
+        while source.read(cache, key).await != expected {
+            assert!(started.elapsed() < limit, "still not {expected} after {limit:?}");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     #[tokio::test]
     async fn the_redis_backend_keeps_the_cache_contract() {
-        let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-        let connection = crate::redis_store::connect(&url.into()).await.expect("the test Redis");
-        cache_contract(redis_backend(
-            connection,
-            &format!("test-{}", uuid::Uuid::new_v4().simple()),
-        ))
-        .await;
+        let connection = crate::redis_store::connect(&test_redis_url().into())
+            .await
+            .expect("the test Redis");
+        cache_contract(redis_backend(connection, &fresh_cache_name())).await;
+    }
+
+    #[tokio::test]
+    async fn the_redis_backend_with_a_near_cache_keeps_the_cache_contract() {
+        cache_contract(near_cached_backend(&fresh_cache_name()).await).await;
+    }
+
+    #[tokio::test]
+    async fn a_near_cache_hit_is_answered_without_asking_redis() {
+        let name = fresh_cache_name();
+        let backend = near_cached_backend(&name).await;
+        let slot = Slot {
+            scope: format!("product:{}", uuid::Uuid::new_v4()),
+            entry: "row".to_owned(),
+        };
+        // The first read creates the scope's generation; Redis reports that write back to
+        // the tracking connection, so the generation is kept from the second read on.
+        backend.read(std::slice::from_ref(&slot)).await.unwrap();
+        let generation = backend.read(std::slice::from_ref(&slot)).await.unwrap()[0]
+            .generation
+            .clone();
+        let address = slot.versioned(&generation);
+        backend
+            .write(vec![(address.clone(), b"\"kept\"".to_vec())], Duration::from_secs(60))
+            .await
+            .unwrap();
+        // Remove the entry from Redis behind the backend's back: only the near cache has it.
+        let _: () = redis::cmd("DEL")
+            .arg(format!("vitrina:cache:{name}:{address}"))
+            .query_async(&mut plain_redis().await)
+            .await
+            .unwrap();
+        let read = backend.read(std::slice::from_ref(&slot)).await.unwrap();
+        assert_eq!(read[0].generation, generation);
+        assert_eq!(read[0].value.as_deref(), Some(&b"\"kept\""[..]));
+    }
+
+    #[tokio::test]
+    async fn a_write_by_another_instance_reaches_the_near_cache_by_push() {
+        let name = fresh_cache_name();
+        let here = Cache::new("near", near_cached_backend(&name).await, Duration::from_secs(60));
+        let elsewhere = Cache::new("near", near_cached_backend(&name).await, Duration::from_secs(60));
+        let key = fresh_key();
+        let source = Source::new("v1");
+        assert_eq!(source.read(&here, &key).await, "v1");
+        assert_eq!(source.read(&here, &key).await, "v1");
+        assert_eq!(source.loads(), 1, "the second read is a hit");
+
+        source.set("v2");
+        elsewhere.invalidate(std::slice::from_ref(&key.scope)).await;
+        read_until(&source, &here, &key, "v2", Duration::from_secs(1)).await;
+        assert_eq!(source.read(&elsewhere, &key).await, "v2");
+    }
+
+    #[tokio::test]
+    async fn a_lost_tracking_connection_forgets_the_near_cache_and_tracking_resumes() {
+        let name = fresh_cache_name();
+        let here = Cache::new("near", near_cached_backend(&name).await, Duration::from_secs(60));
+        let elsewhere = Cache::new("near", near_cached_backend(&name).await, Duration::from_secs(60));
+        let key = fresh_key();
+        let source = Source::new("v1");
+        assert_eq!(source.read(&here, &key).await, "v1");
+        assert_eq!(source.read(&elsewhere, &key).await, "v1");
+
+        // Kill both tracking connections: pushes sent now would be lost.
+        let mut admin = plain_redis().await;
+        let clients: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut admin).await.unwrap();
+        let tracking: Vec<&str> = clients
+            .lines()
+            .filter(|line| line.contains(&format!(" name=vitrina-near-cache-{name} ")))
+            .filter_map(|line| line.split(' ').find_map(|field| field.strip_prefix("id=")))
+            .collect();
+        assert_eq!(tracking.len(), 2, "one tracking connection per instance");
+        for id in tracking {
+            let _: () = redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("ID")
+                .arg(id)
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+        }
+        source.set("v2");
+        elsewhere.invalidate(std::slice::from_ref(&key.scope)).await;
+        read_until(&source, &here, &key, "v2", Duration::from_secs(3)).await;
+
+        // Reconnected with tracking on: the next remote write is pushed again.
+        source.set("v3");
+        elsewhere.invalidate(std::slice::from_ref(&key.scope)).await;
+        read_until(&source, &here, &key, "v3", Duration::from_secs(1)).await;
     }
 
     /// Memory that can be made to fail, as Redis does during an outage.

@@ -3,12 +3,19 @@
 //! batch of 50 product look-ups is one round trip. Keys are prefixed
 //! `vitrina:cache:<name>:`; the script derives entry keys from generation values, so it
 //! targets a single Redis (not Redis Cluster), like the rest of Vitrina.
+//!
+//! With a [`NearCache`] (the default), reads go through its tracking connection and a
+//! slot whose generation and entry are both held locally costs no round trip at all;
+//! only the other slots of a batch are sent to Redis.
 
 use std::{sync::Arc, time::Duration};
 
 use redis::{Script, aio::ConnectionManager};
 
-use super::backend::{Backend, BackendError, GENERATION_TTL, ReadSlot, Slot, generation_address, new_generation};
+use super::{
+    backend::{Backend, BackendError, GENERATION_TTL, ReadSlot, Slot, generation_address, new_generation},
+    near::NearCache,
+};
 
 /// KEYS: generation keys. ARGV: a fresh generation, its TTL in ms, then for each slot the
 /// prefixed scope and the entry name. Returns generation, value pairs (value `false` →
@@ -30,27 +37,59 @@ return out
 ";
 
 struct RedisBackend {
+    /// Writes, invalidations, and reads when there is no near cache.
     connection: ConnectionManager,
     prefix: String,
     read_script: Script,
+    near: Option<NearCache>,
 }
 
-/// A backend storing under `vitrina:cache:<name>:` in the connected Redis.
+/// A backend storing under `vitrina:cache:<name>:` in the connected Redis, read
+/// through Redis on every request.
 pub fn redis_backend(connection: ConnectionManager, name: &str) -> Arc<dyn Backend> {
     Arc::new(RedisBackend {
         connection,
         prefix: format!("vitrina:cache:{name}:"),
         read_script: Script::new(READ_SCRIPT),
+        near: None,
     })
 }
 
-fn failed(error: redis::RedisError) -> BackendError {
-    BackendError(error.to_string())
+/// [`redis_backend`] with a near cache of about `near_max_bytes`, kept coherent by
+/// Redis's invalidation pushes; `client` opens its tracking connection (RESP3).
+pub fn redis_backend_with_near_cache(
+    connection: ConnectionManager,
+    client: &redis::Client,
+    name: &str,
+    near_max_bytes: u64,
+    ttl: Duration,
+) -> Result<Arc<dyn Backend>, BackendError> {
+    let mut info = client.get_connection_info().clone();
+    info.redis.protocol = redis::ProtocolVersion::RESP3;
+    let tracking_client = redis::Client::open(info).map_err(failed)?;
+    Ok(Arc::new(RedisBackend {
+        connection,
+        prefix: format!("vitrina:cache:{name}:"),
+        read_script: Script::new(READ_SCRIPT),
+        near: Some(NearCache::new(tracking_client, name, near_max_bytes, ttl)),
+    }))
 }
 
-#[async_trait::async_trait]
-impl Backend for RedisBackend {
-    async fn read(&self, slots: &[Slot]) -> Result<Vec<ReadSlot>, BackendError> {
+impl RedisBackend {
+    fn generation_key(&self, scope: &str) -> String {
+        generation_address(&format!("{}{scope}", self.prefix))
+    }
+
+    fn prefixed(&self, address: &str) -> String {
+        format!("{}{address}", self.prefix)
+    }
+
+    /// One script call reading `slots` on `connection`.
+    async fn read_from_redis<C: redis::aio::ConnectionLike>(
+        &self,
+        connection: &mut C,
+        slots: &[&Slot],
+    ) -> Result<Vec<ReadSlot>, BackendError> {
         let mut invocation = self.read_script.prepare_invoke();
         invocation.arg(new_generation()).arg(GENERATION_TTL.as_millis() as u64);
         for slot in slots {
@@ -58,8 +97,7 @@ impl Backend for RedisBackend {
             invocation.key(generation_address(&scope));
             invocation.arg(scope).arg(&slot.entry);
         }
-        let mut connection = self.connection.clone();
-        let reply: Vec<Option<Vec<u8>>> = invocation.invoke_async(&mut connection).await.map_err(failed)?;
+        let reply: Vec<Option<Vec<u8>>> = invocation.invoke_async(connection).await.map_err(failed)?;
         if reply.len() != slots.len() * 2 {
             return Err(BackendError(format!(
                 "cache read script returned {} values for {} slots",
@@ -78,13 +116,82 @@ impl Backend for RedisBackend {
         Ok(read)
     }
 
+    /// Answers what the near cache holds and reads only the rest from Redis.
+    async fn read_through_near(&self, near: &NearCache, slots: &[Slot]) -> Result<Vec<ReadSlot>, BackendError> {
+        let mut found: Vec<Option<ReadSlot>> = slots
+            .iter()
+            .map(|slot| {
+                let generation = near.generation(&self.generation_key(&slot.scope))?;
+                let bytes = near.entry(&self.prefixed(&slot.versioned(&generation)))?;
+                Some(ReadSlot {
+                    generation,
+                    value: Some(bytes.to_vec()),
+                })
+            })
+            .collect();
+        let missing: Vec<usize> = (0..slots.len()).filter(|&i| found[i].is_none()).collect();
+        if !missing.is_empty() {
+            let ticket = near.ticket();
+            let mut connection = near.connection().await?;
+            let asked: Vec<&Slot> = missing.iter().map(|&i| &slots[i]).collect();
+            let read = match self.read_from_redis(&mut connection, &asked).await {
+                Ok(read) => read,
+                Err(error) => {
+                    near.reset();
+                    return Err(error);
+                }
+            };
+            let keys: Vec<String> = asked.iter().map(|slot| self.generation_key(&slot.scope)).collect();
+            near.remember_generations(
+                ticket,
+                keys.iter()
+                    .zip(&read)
+                    .map(|(key, slot)| (key.as_str(), slot.generation.as_str())),
+            );
+            for ((slot, index), read) in asked.iter().zip(&missing).zip(read) {
+                if let Some(bytes) = &read.value {
+                    near.remember_entry(
+                        self.prefixed(&slot.versioned(&read.generation)),
+                        Arc::from(bytes.as_slice()),
+                    );
+                }
+                found[*index] = Some(read);
+            }
+        }
+        found
+            .into_iter()
+            .map(|slot| slot.ok_or_else(|| BackendError("near cache lost a slot".to_owned())))
+            .collect()
+    }
+}
+
+fn failed(error: redis::RedisError) -> BackendError {
+    BackendError(error.to_string())
+}
+
+#[async_trait::async_trait]
+impl Backend for RedisBackend {
+    async fn read(&self, slots: &[Slot]) -> Result<Vec<ReadSlot>, BackendError> {
+        match &self.near {
+            Some(near) => self.read_through_near(near, slots).await,
+            None => {
+                let slots: Vec<&Slot> = slots.iter().collect();
+                self.read_from_redis(&mut self.connection.clone(), &slots).await
+            }
+        }
+    }
+
     async fn write(&self, entries: Vec<(String, Vec<u8>)>, ttl: Duration) -> Result<(), BackendError> {
         let mut pipeline = redis::pipe();
         let ttl_ms = ttl.as_millis().max(1) as u64;
         for (address, bytes) in entries {
+            let address = self.prefixed(&address);
+            if let Some(near) = &self.near {
+                near.remember_entry(address.clone(), Arc::from(bytes.as_slice()));
+            }
             pipeline
                 .cmd("SET")
-                .arg(format!("{}{address}", self.prefix))
+                .arg(address)
                 .arg(bytes)
                 .arg("PX")
                 .arg(ttl_ms)
@@ -97,17 +204,24 @@ impl Backend for RedisBackend {
     async fn invalidate(&self, scopes: &[String]) -> Result<(), BackendError> {
         let mut pipeline = redis::pipe();
         pipeline.atomic();
-        for scope in scopes {
+        let keys: Vec<String> = scopes.iter().map(|scope| self.generation_key(scope)).collect();
+        for key in &keys {
             pipeline
                 .cmd("SET")
-                .arg(generation_address(&format!("{}{scope}", self.prefix)))
+                .arg(key)
                 .arg(new_generation())
                 .arg("PX")
                 .arg(GENERATION_TTL.as_millis() as u64)
                 .ignore();
         }
         let mut connection = self.connection.clone();
-        pipeline.query_async::<()>(&mut connection).await.map_err(failed)
+        let applied = pipeline.query_async::<()>(&mut connection).await.map_err(failed);
+        // Whatever Redis answered, the generations held here may be old now; forgetting
+        // them after Redis has the new ones makes this process's next read see them.
+        if let Some(near) = &self.near {
+            near.forget_generations(&keys);
+        }
+        applied
     }
 }
 

@@ -7,8 +7,9 @@
 //! are conservative; the comparisons (cache vs no cache, 10k vs 1M rows) are measured in
 //! one run under identical conditions.
 //!
-//! 1. `product(id)`: throughput and latency with the Redis cache (all hits), the
-//!    in-process cache, and the cache off (every request reads PostgreSQL).
+//! 1. `product(id)`: throughput and latency with the Redis cache (all hits; with its near
+//!    cache, the default, and without), the in-process cache, and the cache off (every
+//!    request reads PostgreSQL).
 //! 2. `products(first: 20)` with the cache off: p99 on a 10,000-product catalog and on a
 //!    1,000,000-product one (keyset pagination must make the two nearly equal).
 //!
@@ -254,6 +255,15 @@ async fn run() {
     let (small_name, small_url) = create_database(&admin, &server, "small").await;
     let (large_name, large_url) = create_database(&admin, &server, "large").await;
     let (cached_redis, _d1) = spawn_catalog(&small_url, &[("REDIS_URL", &redis), ("CACHE_ENABLED", "true")]).await;
+    let (cached_redis_only, _d5) = spawn_catalog(
+        &small_url,
+        &[
+            ("REDIS_URL", &redis),
+            ("CACHE_ENABLED", "true"),
+            ("CACHE_NEAR_ENABLED", "false"),
+        ],
+    )
+    .await;
     let (cached_memory, _d2) = spawn_catalog(&small_url, &[("CACHE_ENABLED", "true")]).await;
     let (uncached, _d3) = spawn_catalog(&small_url, &[("CACHE_ENABLED", "false")]).await;
     let (uncached_large, _d4) = spawn_catalog(&large_url, &[("CACHE_ENABLED", "false")]).await;
@@ -281,25 +291,30 @@ async fn run() {
 
     // Interleaved rounds, median reported: slow drifts of the machine hit every
     // configuration alike instead of whichever happened to run last.
-    let (mut redis_rounds, mut memory_rounds, mut off_rounds) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut redis_rounds, mut redis_only_rounds, mut memory_rounds, mut off_rounds) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         redis_rounds.push(drive(&cached_redis, concurrency, seconds, &by_id).await);
+        redis_only_rounds.push(drive(&cached_redis_only, concurrency, seconds, &by_id).await);
         memory_rounds.push(drive(&cached_memory, concurrency, seconds, &by_id).await);
         off_rounds.push(drive(&uncached, concurrency, seconds, &by_id).await);
     }
     let redis_hit = median_by(redis_rounds, Measurement::throughput);
+    let redis_only_hit = median_by(redis_only_rounds, Measurement::throughput);
     let memory_hit = median_by(memory_rounds, Measurement::throughput);
     let off = median_by(off_rounds, Measurement::throughput);
     println!(
         "\n## product(id) through the catalog subgraph ({concurrency} clients, median of {rounds} interleaved {seconds} s rounds, 1,000 hot ids, 10,000 products)\n"
     );
     println!("| configuration | req/s | p50 ms | p99 ms | p99.9 ms |\n|---|---|---|---|---|");
-    println!("{}", redis_hit.row("Redis cache (hits)"));
+    println!("{}", redis_hit.row("Redis cache + near cache (hits; default)"));
+    println!("{}", redis_only_hit.row("Redis cache, near cache off (hits)"));
     println!("{}", memory_hit.row("in-process cache (hits)"));
     println!("{}", off.row("cache off (PostgreSQL)"));
     println!(
-        "\nthroughput ratio: Redis hit / cache off = {:.2}x; in-process hit / cache off = {:.2}x",
+        "\nthroughput ratio: Redis+near hit / cache off = {:.2}x; Redis-only hit / cache off = {:.2}x; in-process hit / cache off = {:.2}x",
         redis_hit.throughput() / off.throughput(),
+        redis_only_hit.throughput() / off.throughput(),
         memory_hit.throughput() / off.throughput()
     );
 

@@ -42,7 +42,7 @@ impl Application {
             .context("failed to connect the catalog to Redis")?;
         let validator = Arc::new(auth::remote_validator(settings, redis.clone()));
         let statements = db::instrument(&mut db, "catalog");
-        let cache = Cache::from_settings("catalog", &settings.cache, redis.clone());
+        let cache = Cache::from_settings("catalog", settings, redis.clone());
         let catalog = Catalog::new(db.clone(), cache, statements);
         let schema = graphql::build_schema(catalog.clone());
         let probes = db::store_probes(&db, redis);
