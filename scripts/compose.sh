@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates every code-first subgraph's SDL file and recomposes supergraph.graphql.
+# Regenerates every code-first subgraph's SDL file and recomposes supergraph.graphql
+# (the cart is schema-first: its subgraphs/cart/schema.graphql is edited by hand).
 # The drift test (tests/supergraph.rs) fails until this has been run after an SDL change.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -98,6 +98,13 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             let sdl = service.sdl();
             match output {
                 SdlOutput::Stdout => print!("{sdl}"),
+                SdlOutput::File if service.is_schema_first() => {
+                    anyhow::bail!(
+                        "{} is schema-first: {} is its source, edit it instead",
+                        service.name(),
+                        service.sdl_path().display()
+                    );
+                }
                 SdlOutput::File => {
                     let path = service.sdl_path();
                     std::fs::write(&path, sdl).with_context(|| format!("failed to write {}", path.display()))?;

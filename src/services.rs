@@ -11,16 +11,18 @@ use vitrina_shared::{config::Settings, db};
 pub enum Service {
     Identity,
     Catalog,
+    Cart,
 }
 
 impl Service {
     /// In start order: identity first, since every other part validates its tokens.
-    pub const ALL: [Service; 2] = [Service::Identity, Service::Catalog];
+    pub const ALL: [Service; 3] = [Service::Identity, Service::Catalog, Service::Cart];
 
     pub fn name(self) -> &'static str {
         match self {
             Service::Identity => "identity",
             Service::Catalog => "catalog",
+            Service::Cart => "cart",
         }
     }
 
@@ -28,6 +30,7 @@ impl Service {
         match self {
             Service::Identity => settings.ports.identity,
             Service::Catalog => settings.ports.catalog,
+            Service::Cart => settings.ports.cart,
         }
     }
 
@@ -36,7 +39,13 @@ impl Service {
         match self {
             Service::Identity => ("IDENTITY_URL", settings.identity_url()),
             Service::Catalog => ("CATALOG_URL", settings.catalog_url()),
+            Service::Cart => ("CART_URL", settings.cart_url()),
         }
+    }
+
+    /// Whether the SDL file is the service's source (and not printed from its code).
+    pub fn is_schema_first(self) -> bool {
+        self == Service::Cart
     }
 
     /// The federation SDL the running service publishes.
@@ -44,6 +53,7 @@ impl Service {
         match self {
             Service::Identity => vitrina_identity::sdl(),
             Service::Catalog => vitrina_catalog::sdl(),
+            Service::Cart => vitrina_cart::sdl(),
         }
     }
 
@@ -67,16 +77,26 @@ impl Service {
                 tracing::info!(port = app.port(), "catalog listening");
                 app.run_until_stopped().await
             }
+            Service::Cart => {
+                let app = vitrina_cart::Application::build(settings).await?;
+                tracing::info!(port = app.port(), "cart listening");
+                app.run_until_stopped().await
+            }
         }
     }
 
     pub async fn migrate(self, settings: &Settings) -> anyhow::Result<()> {
+        if self == Service::Cart {
+            eprintln!("cart: nothing to migrate (carts live in Redis, or in process)");
+            return Ok(());
+        }
         let (connection, kind) = db::connect(settings, self.name())
             .await
             .with_context(|| format!("failed to connect for {}", self.name()))?;
         let applied = match self {
             Service::Identity => apply::<vitrina_migrations::identity::Migrator>(&connection).await?,
             Service::Catalog => apply::<vitrina_migrations::catalog::Migrator>(&connection).await?,
+            Service::Cart => 0,
         };
         tracing::info!(service = self.name(), ?kind, applied, "migrations up to date");
         eprintln!("{}: applied {applied} migration(s) ({kind:?})", self.name());

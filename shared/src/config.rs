@@ -42,7 +42,12 @@ pub const ENVIRONMENT_VARIABLES: &[EnvironmentVariable] = &[
     EnvironmentVariable::new(
         "CATALOG_URL",
         "subgraph_urls.catalog",
-        "Catalog endpoint the router calls (default derived from host and port).",
+        "Catalog endpoint the router and the cart call (default derived from host and port).",
+    ),
+    EnvironmentVariable::new(
+        "CART_URL",
+        "subgraph_urls.cart",
+        "Cart endpoint the router calls (default derived from host and port).",
     ),
     EnvironmentVariable::new(
         "CACHE_ENABLED",
@@ -266,6 +271,7 @@ pub struct Ports {
 pub struct SubgraphUrls {
     pub identity: Option<String>,
     pub catalog: Option<String>,
+    pub cart: Option<String>,
 }
 
 /// Where and how much each process logs.
@@ -348,6 +354,14 @@ impl Settings {
             .catalog
             .clone()
             .unwrap_or_else(|| local_graphql_url(&self.host, self.ports.catalog))
+    }
+
+    /// The cart endpoint the router should call.
+    pub fn cart_url(&self) -> String {
+        self.subgraph_urls
+            .cart
+            .clone()
+            .unwrap_or_else(|| local_graphql_url(&self.host, self.ports.cart))
     }
 
     /// The identity GraphQL endpoint.

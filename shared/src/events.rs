@@ -94,6 +94,44 @@ impl DomainEvent for CatalogEvent {
     }
 }
 
+/// One product line of a placed order, as consumers need it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderedLine {
+    pub product_id: Uuid,
+    pub quantity: u32,
+}
+
+/// Events of the orders service's `order` aggregate (topic `orders.order`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
+pub enum OrderEvent {
+    /// A customer checked out: the cart removes the ordered lines.
+    OrderPlaced {
+        order_id: Uuid,
+        user_id: Uuid,
+        lines: Vec<OrderedLine>,
+    },
+}
+
+impl DomainEvent for OrderEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            OrderEvent::OrderPlaced { .. } => "OrderPlaced",
+        }
+    }
+
+    fn aggregate_type(&self) -> &'static str {
+        "order"
+    }
+
+    fn aggregate_id(&self) -> Uuid {
+        match self {
+            OrderEvent::OrderPlaced { order_id, .. } => *order_id,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

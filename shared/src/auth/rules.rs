@@ -102,6 +102,13 @@ pub const OPERATION_RULES: &[OperationRule] = &[
         "deleteCategory",
         Access::Permission(Permission::CatalogWrite),
     ),
+    // cart: guests may shop; which cart a caller may touch is decided by ownership (the
+    // signed-in user's own cart, or the cart whose guest token the caller holds).
+    mutation("cart", "addToCart", Public),
+    mutation("cart", "updateCartLine", Public),
+    mutation("cart", "removeCartLine", Public),
+    mutation("cart", "clearCart", Public),
+    mutation("cart", "mergeGuestCart", Authenticated),
 ];
 
 /// The rule of `root.field`, if the table has one.
