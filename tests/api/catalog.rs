@@ -25,13 +25,13 @@ fn names(response: &Value) -> Vec<String> {
         .collect()
 }
 
-struct NewProduct<'a> {
-    name: &'a str,
-    price_minor: i64,
-    currency: &'a str,
-    status: &'a str,
-    category: Option<Uuid>,
-    on_hand: i32,
+pub(crate) struct NewProduct<'a> {
+    pub name: &'a str,
+    pub price_minor: i64,
+    pub currency: &'a str,
+    pub status: &'a str,
+    pub category: Option<Uuid>,
+    pub on_hand: i32,
 }
 
 impl Default for NewProduct<'_> {
@@ -62,7 +62,7 @@ impl<'a> NewProduct<'a> {
 
 /// Inserts straight into the database (to control every column), then retires the
 /// cached listings as the service's own writes do.
-async fn insert_product(catalog: &TestCatalog, new: NewProduct<'_>) -> Uuid {
+pub(crate) async fn insert_product(catalog: &TestCatalog, new: NewProduct<'_>) -> Uuid {
     let db = &catalog.db;
     let id = Uuid::now_v7();
     let now = Utc::now();

@@ -7,9 +7,12 @@ use std::path::PathBuf;
 use apollo_compiler::{ExecutableDocument, Schema, ast};
 use serde_json::json;
 
-use crate::helpers::{
-    PASSWORD, Store, data, first_error_code, graphql, graphql_as, repo_root, spawn_catalog, spawn_router,
-    spawn_system_with_admin, supergraph,
+use crate::{
+    catalog::{NewProduct, insert_product},
+    helpers::{
+        PASSWORD, Store, data, first_error_code, graphql, graphql_as, repo_root, spawn_catalog, spawn_router,
+        spawn_system, spawn_system_with_admin, supergraph,
+    },
 };
 
 /// Operations that must already validate; grows as subgraphs land, never shrinks.
@@ -28,6 +31,11 @@ const REQUIRED: &[&str] = &[
     "Logout",
     "Me",
     "GrantRole",
+    "Cart",
+    "AddToCart",
+    "UpdateCartLine",
+    "RemoveCartLine",
+    "MergeGuestCart",
 ];
 
 fn contract_dir() -> Option<PathBuf> {
@@ -374,4 +382,98 @@ async fn catalog_manager_contract_operations_work_end_to_end_through_the_router(
     assert_eq!(data(&deleted)["deleteProduct"], true);
     let page = graphql(url, &operation("ProductPage"), json!({ "slug": "brass-desk-lamp" })).await;
     assert!(data(&page)["productBySlug"].is_null());
+}
+
+#[tokio::test]
+async fn cart_contract_operations_work_end_to_end_through_the_router() {
+    if contract_dir().is_none() {
+        eprintln!("../shared/contract is absent: nothing to run");
+        return;
+    }
+    let system = spawn_system(Store::Postgres, true, &[]).await;
+    let url = &system.router.url;
+    let mut products = Vec::new();
+    for (name, price_minor) in [("Walnut desk", 42_000), ("Desk mat", 2_990)] {
+        let id = insert_product(
+            &system.catalog,
+            NewProduct {
+                name,
+                price_minor,
+                currency: "EUR",
+                status: "ACTIVE",
+                category: None,
+                on_hand: 20,
+            },
+        )
+        .await;
+        products.push(id.to_string());
+    }
+
+    let added = graphql(
+        url,
+        &operation("AddToCart"),
+        json!({ "productId": products[0], "quantity": 1 }),
+    )
+    .await;
+    let added = data(&added)["addToCart"].clone();
+    let guest = added["guestToken"].as_str().unwrap().to_owned();
+    assert_eq!(added["itemCount"], 1);
+    let added = graphql(
+        url,
+        &operation("AddToCart"),
+        json!({ "productId": products[1], "quantity": 2, "guestToken": guest }),
+    )
+    .await;
+    assert_eq!(data(&added)["addToCart"]["itemCount"], 3);
+
+    let cart = graphql(url, &operation("Cart"), json!({ "guestToken": guest })).await;
+    let cart = data(&cart)["cart"].clone();
+    assert_eq!(cart["subtotal"], json!({ "amount": "479.80", "currencyCode": "EUR" }));
+    assert_eq!(cart["lines"][0]["product"]["name"], "Walnut desk");
+    assert_eq!(cart["lines"][0]["product"]["availableQuantity"], 20);
+    assert_eq!(cart["lines"][1]["priceChanged"], false);
+    let mat_line = cart["lines"][1]["id"].clone();
+
+    let updated = graphql(
+        url,
+        &operation("UpdateCartLine"),
+        json!({ "lineId": mat_line, "quantity": 4, "guestToken": guest }),
+    )
+    .await;
+    assert_eq!(data(&updated)["updateCartLine"]["itemCount"], 5);
+    let removed = graphql(
+        url,
+        &operation("RemoveCartLine"),
+        json!({ "lineId": mat_line, "guestToken": guest }),
+    )
+    .await;
+    assert_eq!(data(&removed)["removeCartLine"]["itemCount"], 1);
+
+    let email = format!("buyer-{}@example.com", uuid::Uuid::now_v7().simple());
+    let registered = graphql(
+        url,
+        &operation("Register"),
+        json!({ "input": { "email": email, "password": PASSWORD, "name": "Lin" } }),
+    )
+    .await;
+    data(&registered);
+    let login = graphql(
+        url,
+        &operation("Login"),
+        json!({ "email": email, "password": PASSWORD }),
+    )
+    .await;
+    let token = data(&login)["login"]["accessToken"].as_str().unwrap().to_owned();
+    let (_, merged) = graphql_as(
+        url,
+        Some(&token),
+        &operation("MergeGuestCart"),
+        json!({ "guestToken": guest }),
+    )
+    .await;
+    assert_eq!(data(&merged)["mergeGuestCart"]["itemCount"], 1);
+    let (_, mine) = graphql_as(url, Some(&token), &operation("Cart"), json!({})).await;
+    let mine = data(&mine)["cart"].clone();
+    assert_eq!(mine["lines"][0]["product"]["name"], "Walnut desk");
+    assert_eq!(mine["subtotal"]["amount"], "420.00");
 }

@@ -21,7 +21,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// Where the database of a test lives.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub enum Store {
     /// A fresh PostgreSQL database, dropped when the test ends.
     Postgres,
@@ -87,6 +87,7 @@ pub fn test_settings(data_dir: &Path, overrides: &[(&str, String)]) -> Settings 
         ("DATA_DIR".into(), data_dir.display().to_string()),
         ("CATALOG_PORT".into(), "0".into()),
         ("IDENTITY_PORT".into(), "0".into()),
+        ("CART_PORT".into(), "0".into()),
         ("LOG_LEVEL".into(), "warn".into()),
     ]);
     for (key, value) in overrides {
@@ -142,6 +143,34 @@ pub async fn spawn_catalog_with(store: Store, seed_demo: bool, extra: &[(&str, S
         url: format!("http://127.0.0.1:{port}/graphql"),
         _data_dir: data_dir,
         _database: database,
+    }
+}
+
+/// A cart subgraph running inside the test's runtime.
+pub struct TestCart {
+    pub url: String,
+    /// The running service's use cases and store (TTL checks, direct arrangement).
+    pub carts: vitrina_cart::service::Carts,
+    _data_dir: tempfile::TempDir,
+}
+
+/// A cart in front of `catalog_url`; `redis`: carts in the machine's Redis, else in process.
+pub async fn spawn_cart(catalog_url: &str, redis: bool, extra: &[(&str, String)]) -> TestCart {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut overrides = vec![("CATALOG_URL", catalog_url.to_owned())];
+    if redis {
+        overrides.push(("REDIS_URL", test_redis_url()));
+    }
+    overrides.extend(extra.iter().cloned());
+    let settings = test_settings(data_dir.path(), &overrides);
+    let app = vitrina_cart::Application::build(&settings).await.expect("cart builds");
+    let port = app.port();
+    let carts = app.carts().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestCart {
+        url: format!("http://127.0.0.1:{port}/graphql"),
+        carts,
+        _data_dir: data_dir,
     }
 }
 
@@ -308,10 +337,12 @@ pub async fn spawn_system_with_admin(store: Store, redis: bool) -> (TestSystem, 
     (system, admin_email)
 }
 
-/// identity and catalog (embedded stores unless asked otherwise) and the router in front.
+/// identity, catalog and cart (embedded stores unless asked otherwise) and the router in
+/// front.
 pub struct TestSystem {
     pub identity: TestIdentity,
     pub catalog: TestCatalog,
+    pub cart: TestCart,
     pub router: TestRouter,
 }
 
@@ -327,12 +358,15 @@ pub async fn spawn_system(store: Store, redis: bool, identity_extra: &[(&str, St
         shared.push(("REDIS_URL", test_redis_url()));
     }
     let catalog = spawn_catalog_with(store, true, &shared).await;
+    let cart = spawn_cart(&catalog.url, false, &shared).await;
     let mut router_env = shared.clone();
     router_env.push(("CATALOG_URL", catalog.url.clone()));
+    router_env.push(("CART_URL", cart.url.clone()));
     let router = spawn_router_with(&router_env).await;
     TestSystem {
         identity,
         catalog,
+        cart,
         router,
     }
 }

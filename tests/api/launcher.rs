@@ -23,6 +23,7 @@ async fn launch(data_dir: &std::path::Path, router_port: u16, catalog_port: u16)
         .env("DATA_DIR", data_dir)
         .env("ROUTER_PORT", router_port.to_string())
         .env("CATALOG_PORT", catalog_port.to_string())
+        .env("CART_PORT", free_port().to_string())
         .env("LOG_LEVEL", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -74,6 +75,19 @@ async fn the_one_command_run_serves_seeded_data_stops_on_ctrl_c_and_reuses_its_d
     let first = launch(data_dir.path(), router_port, catalog_port).await;
     let seeded = product_ids(&first.router_url).await;
     assert_eq!(seeded.len(), 10, "the demo catalog is seeded into an empty database");
+    let in_stock = graphql(
+        &first.router_url,
+        "{ products(first: 1, filter: { inStock: true }) { edges { node { id } } } }",
+        json!({}),
+    )
+    .await;
+    let added = graphql(
+        &first.router_url,
+        "mutation($id: ID!) { addToCart(productId: $id, quantity: 1) { itemCount lines { product { name } } } }",
+        json!({ "id": data(&in_stock)["products"]["edges"][0]["node"]["id"] }),
+    )
+    .await;
+    assert_eq!(data(&added)["addToCart"]["itemCount"], 1, "the cart runs too");
     let stop_time = interrupt(first);
     assert!(
         stop_time < Duration::from_secs(5),

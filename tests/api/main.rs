@@ -3,6 +3,7 @@
 //! Every test gets its own services on free ports and, on PostgreSQL, its own fresh
 //! database, so tests run in parallel and never see each other's data.
 
+mod cart;
 mod catalog;
 mod catalog_writes;
 mod contract;
