@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    catalog::{NewProduct, insert_product},
+    catalog::{NewProduct, insert_active_product, insert_product},
     helpers::{PASSWORD, Store, TestSystem, data, first_error_code, graphql, graphql_as, spawn_system},
 };
 
@@ -35,19 +35,9 @@ const MERGE: &str = "mutation($guestToken: String!) { mergeGuestCart(guestToken:
 const SETUPS: [(Store, bool); 2] = [(Store::Postgres, true), (Store::EmbeddedSqlite, false)];
 
 async fn product(system: &TestSystem, name: &str, price_minor: i64, on_hand: i32) -> String {
-    insert_product(
-        &system.catalog,
-        NewProduct {
-            name,
-            price_minor,
-            currency: "EUR",
-            status: "ACTIVE",
-            category: None,
-            on_hand,
-        },
-    )
-    .await
-    .to_string()
+    insert_active_product(&system.catalog, name, price_minor, on_hand)
+        .await
+        .to_string()
 }
 
 async fn add(url: &str, token: Option<&str>, guest: Option<&str>, product: &str, quantity: i64) -> Value {

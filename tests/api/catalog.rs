@@ -62,6 +62,22 @@ impl<'a> NewProduct<'a> {
 
 /// Inserts straight into the database (to control every column), then retires the
 /// cached listings as the service's own writes do.
+/// An `ACTIVE` EUR product with `on_hand` units, as shops sell them.
+pub(crate) async fn insert_active_product(catalog: &TestCatalog, name: &str, price_minor: i64, on_hand: i32) -> Uuid {
+    insert_product(
+        catalog,
+        NewProduct {
+            name,
+            price_minor,
+            currency: "EUR",
+            status: "ACTIVE",
+            category: None,
+            on_hand,
+        },
+    )
+    .await
+}
+
 pub(crate) async fn insert_product(catalog: &TestCatalog, new: NewProduct<'_>) -> Uuid {
     let db = &catalog.db;
     let id = Uuid::now_v7();

@@ -8,7 +8,7 @@ use apollo_compiler::{ExecutableDocument, Schema, ast};
 use serde_json::json;
 
 use crate::{
-    catalog::{NewProduct, insert_product},
+    catalog::insert_active_product,
     helpers::{
         PASSWORD, Store, data, first_error_code, graphql, graphql_as, repo_root, spawn_catalog, spawn_router,
         spawn_system, spawn_system_with_admin, supergraph,
@@ -136,6 +136,35 @@ fn operation(name: &str) -> String {
         .find(|o| o.name == name)
         .unwrap_or_else(|| panic!("{name} not in contract"))
         .source
+}
+
+/// Registers a customer through the contract's `Register`; returns email and id.
+async fn registered_customer(url: &str, name: &str) -> (String, serde_json::Value) {
+    let email = format!("{}-{}@example.com", name.to_lowercase(), uuid::Uuid::now_v7().simple());
+    let registered = graphql(
+        url,
+        &operation("Register"),
+        json!({ "input": { "email": email, "password": PASSWORD, "name": name } }),
+    )
+    .await;
+    let id = data(&registered)["register"]["id"].clone();
+    (email, id)
+}
+
+/// Signs `email` in through the contract's `Login`.
+async fn access_token(url: &str, email: &str) -> String {
+    let login = graphql(
+        url,
+        &operation("Login"),
+        json!({ "email": email, "password": PASSWORD }),
+    )
+    .await;
+    data(&login)["login"]["accessToken"].as_str().unwrap().to_owned()
+}
+
+async fn registered_customer_token(url: &str, name: &str) -> String {
+    let (email, _) = registered_customer(url, name).await;
+    access_token(url, &email).await
 }
 
 #[tokio::test]
@@ -283,14 +312,7 @@ async fn catalog_manager_contract_operations_work_end_to_end_through_the_router(
     .await;
     let admin_token = data(&admin)["login"]["accessToken"].as_str().unwrap().to_owned();
     // A dedicated catalog manager, as a shop would have.
-    let email = format!("manager-{}@example.com", uuid::Uuid::now_v7().simple());
-    let registered = graphql(
-        url,
-        &operation("Register"),
-        json!({ "input": { "email": email, "password": PASSWORD, "name": "Morgan" } }),
-    )
-    .await;
-    let manager_id = data(&registered)["register"]["id"].clone();
+    let (email, manager_id) = registered_customer(url, "Morgan").await;
     let (_, granted) = graphql_as(
         url,
         Some(&admin_token),
@@ -299,13 +321,7 @@ async fn catalog_manager_contract_operations_work_end_to_end_through_the_router(
     )
     .await;
     data(&granted);
-    let login = graphql(
-        url,
-        &operation("Login"),
-        json!({ "email": email, "password": PASSWORD }),
-    )
-    .await;
-    let token = data(&login)["login"]["accessToken"].as_str().unwrap().to_owned();
+    let token = access_token(url, &email).await;
     let token = Some(token.as_str());
 
     let (_, category) = graphql_as(
@@ -394,19 +410,11 @@ async fn cart_contract_operations_work_end_to_end_through_the_router() {
     let url = &system.router.url;
     let mut products = Vec::new();
     for (name, price_minor) in [("Walnut desk", 42_000), ("Desk mat", 2_990)] {
-        let id = insert_product(
-            &system.catalog,
-            NewProduct {
-                name,
-                price_minor,
-                currency: "EUR",
-                status: "ACTIVE",
-                category: None,
-                on_hand: 20,
-            },
-        )
-        .await;
-        products.push(id.to_string());
+        products.push(
+            insert_active_product(&system.catalog, name, price_minor, 20)
+                .await
+                .to_string(),
+        );
     }
 
     let added = graphql(
@@ -449,21 +457,7 @@ async fn cart_contract_operations_work_end_to_end_through_the_router() {
     .await;
     assert_eq!(data(&removed)["removeCartLine"]["itemCount"], 1);
 
-    let email = format!("buyer-{}@example.com", uuid::Uuid::now_v7().simple());
-    let registered = graphql(
-        url,
-        &operation("Register"),
-        json!({ "input": { "email": email, "password": PASSWORD, "name": "Lin" } }),
-    )
-    .await;
-    data(&registered);
-    let login = graphql(
-        url,
-        &operation("Login"),
-        json!({ "email": email, "password": PASSWORD }),
-    )
-    .await;
-    let token = data(&login)["login"]["accessToken"].as_str().unwrap().to_owned();
+    let token = registered_customer_token(url, "Lin").await;
     let (_, merged) = graphql_as(
         url,
         Some(&token),

@@ -644,11 +644,15 @@ mod tests {
         assert_eq!(read[0].value.as_deref(), Some(&b"\"kept\""[..]));
     }
 
+    /// Two service instances sharing one Redis cache named `name`, each with a near cache.
+    async fn two_instances(name: &str) -> (Cache, Cache) {
+        let instance = || async { Cache::new("near", near_cached_backend(name).await, Duration::from_secs(60)) };
+        (instance().await, instance().await)
+    }
+
     #[tokio::test]
     async fn a_write_by_another_instance_reaches_the_near_cache_by_push() {
-        let name = fresh_cache_name();
-        let here = Cache::new("near", near_cached_backend(&name).await, Duration::from_secs(60));
-        let elsewhere = Cache::new("near", near_cached_backend(&name).await, Duration::from_secs(60));
+        let (here, elsewhere) = two_instances(&fresh_cache_name()).await;
         let key = fresh_key();
         let source = Source::new("v1");
         assert_eq!(source.read(&here, &key).await, "v1");
@@ -664,8 +668,7 @@ mod tests {
     #[tokio::test]
     async fn a_lost_tracking_connection_forgets_the_near_cache_and_tracking_resumes() {
         let name = fresh_cache_name();
-        let here = Cache::new("near", near_cached_backend(&name).await, Duration::from_secs(60));
-        let elsewhere = Cache::new("near", near_cached_backend(&name).await, Duration::from_secs(60));
+        let (here, elsewhere) = two_instances(&name).await;
         let key = fresh_key();
         let source = Source::new("v1");
         assert_eq!(source.read(&here, &key).await, "v1");

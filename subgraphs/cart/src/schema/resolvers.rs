@@ -36,56 +36,42 @@ pub fn cart_resolvers() -> Resolvers {
         .on("Mutation", "addToCart", |ctx| {
             FieldFuture::new(async move {
                 let token = optional_string(&ctx, "guestToken")?;
-                let product_id = ctx.args.try_get("productId")?.string()?.to_owned();
+                let product_id = required_string(&ctx, "productId")?;
                 let quantity = ctx.args.try_get("quantity")?.i64()?;
-                let cart = carts(&ctx)?
-                    .add(caller(&ctx)?, token.as_deref(), &product_id, quantity)
-                    .await
-                    .map_err(|error| error.extend())?;
-                Ok(Some(FieldValue::owned_any(cart)))
+                let added = carts(&ctx)?.add(caller(&ctx)?, token.as_deref(), &product_id, quantity);
+                cart_answer(added.await)
             })
         })
         .on("Mutation", "updateCartLine", |ctx| {
             FieldFuture::new(async move {
                 let token = optional_string(&ctx, "guestToken")?;
-                let line_id = ctx.args.try_get("lineId")?.string()?.to_owned();
+                let line_id = required_string(&ctx, "lineId")?;
                 let quantity = ctx.args.try_get("quantity")?.i64()?;
-                let cart = carts(&ctx)?
-                    .update_line(caller(&ctx)?, token.as_deref(), &line_id, quantity)
-                    .await
-                    .map_err(|error| error.extend())?;
-                Ok(Some(FieldValue::owned_any(cart)))
+                let updated = carts(&ctx)?.update_line(caller(&ctx)?, token.as_deref(), &line_id, quantity);
+                cart_answer(updated.await)
             })
         })
         .on("Mutation", "removeCartLine", |ctx| {
             FieldFuture::new(async move {
                 let token = optional_string(&ctx, "guestToken")?;
-                let line_id = ctx.args.try_get("lineId")?.string()?.to_owned();
-                let cart = carts(&ctx)?
-                    .remove_line(caller(&ctx)?, token.as_deref(), &line_id)
-                    .await
-                    .map_err(|error| error.extend())?;
-                Ok(Some(FieldValue::owned_any(cart)))
+                let line_id = required_string(&ctx, "lineId")?;
+                cart_answer(
+                    carts(&ctx)?
+                        .remove_line(caller(&ctx)?, token.as_deref(), &line_id)
+                        .await,
+                )
             })
         })
         .on("Mutation", "clearCart", |ctx| {
             FieldFuture::new(async move {
                 let token = optional_string(&ctx, "guestToken")?;
-                let cart = carts(&ctx)?
-                    .clear(caller(&ctx)?, token.as_deref())
-                    .await
-                    .map_err(|error| error.extend())?;
-                Ok(Some(FieldValue::owned_any(cart)))
+                cart_answer(carts(&ctx)?.clear(caller(&ctx)?, token.as_deref()).await)
             })
         })
         .on("Mutation", "mergeGuestCart", |ctx| {
             FieldFuture::new(async move {
-                let token = ctx.args.try_get("guestToken")?.string()?.to_owned();
-                let cart = carts(&ctx)?
-                    .merge_guest(caller(&ctx)?, &token)
-                    .await
-                    .map_err(|error| error.extend())?;
-                Ok(Some(FieldValue::owned_any(cart)))
+                let token = required_string(&ctx, "guestToken")?;
+                cart_answer(carts(&ctx)?.merge_guest(caller(&ctx)?, &token).await)
             })
         })
         .on("Cart", "id", |ctx| {
@@ -195,6 +181,17 @@ fn caller<'a>(ctx: &ResolverContext<'a>) -> async_graphql::Result<&'a Caller> {
 
 fn missing(what: &str) -> async_graphql::Error {
     AppError::internal(anyhow::anyhow!("the cart schema is missing context data {what}")).extend()
+}
+
+/// A mutation's answer: the cart, or its error with a code.
+fn cart_answer<'a>(result: Result<CartView, AppError>) -> async_graphql::Result<Option<FieldValue<'a>>> {
+    result
+        .map(|cart| Some(FieldValue::owned_any(cart)))
+        .map_err(|error| error.extend())
+}
+
+fn required_string(ctx: &ResolverContext<'_>, name: &str) -> async_graphql::Result<String> {
+    Ok(ctx.args.try_get(name)?.string()?.to_owned())
 }
 
 fn optional_string(ctx: &ResolverContext<'_>, name: &str) -> async_graphql::Result<Option<String>> {
