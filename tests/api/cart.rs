@@ -438,3 +438,15 @@ async fn an_order_placed_event_takes_the_ordered_lines_out_of_the_cart_once() {
         assert_eq!(data(&cart)["cart"]["itemCount"], 3);
     }
 }
+
+#[tokio::test]
+async fn an_unreachable_catalog_is_reported_as_unavailable_and_changes_nothing() {
+    let dead_catalog = format!("http://127.0.0.1:{}/graphql", crate::helpers::free_port());
+    let cart = crate::helpers::spawn_cart(&dead_catalog, true, &[]).await;
+    let refused = add(&cart.url, None, None, &Uuid::now_v7().to_string(), 1).await;
+    assert_eq!(first_error_code(&refused), "UNAVAILABLE", "{refused:#}");
+    assert_eq!(
+        refused["errors"][0]["message"], "a backing service is temporarily unavailable; please retry",
+        "the cause is logged, not shown"
+    );
+}
