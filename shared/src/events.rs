@@ -24,6 +24,30 @@ pub trait DomainEvent: Serialize {
     fn aggregate_id(&self) -> Uuid;
 }
 
+/// An event as it travels: who, what, when, and the typed payload as JSON. Built from an
+/// outbox row; keyed by `aggregate_id` on its topic so one aggregate's events stay in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventEnvelope {
+    /// UUID v7: unique, and sortable by creation time. Consumers deduplicate on it.
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i16,
+    pub aggregate_type: String,
+    pub aggregate_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    /// The request that caused the change, to follow it across services.
+    pub request_id: Option<String>,
+    pub payload: serde_json::Value,
+}
+
+impl EventEnvelope {
+    /// `<service>.<aggregate type>`, e.g. `catalog.product`.
+    pub fn topic(&self, service: &str) -> String {
+        format!("{service}.{}", self.aggregate_type)
+    }
+}
+
 /// A product as events describe it: what other services keep about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

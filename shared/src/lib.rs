@@ -6,6 +6,7 @@
 //! knows about products, carts or orders.
 
 pub mod auth;
+pub mod bus;
 pub mod cache;
 pub mod config;
 pub mod db;

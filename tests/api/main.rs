@@ -8,6 +8,7 @@ mod catalog;
 mod catalog_writes;
 mod contract;
 mod docs;
+mod events;
 mod helpers;
 mod identity;
 mod launcher;

@@ -1,0 +1,173 @@
+//! The outbox relay: publishes a service's committed events, in commit order, and marks
+//! each published only after the broker acknowledged it.
+//!
+//! On PostgreSQL one batch is one database transaction that first takes a transaction
+//! advisory lock, so when several replicas of a service run relays, one publishes and
+//! the others wait (two relays publishing interleaved batches could reorder an
+//! aggregate's events). The embedded SQLite database has one process and so one relay. Rows are read by `position` (insert order); a failed batch is
+//! recorded on its first unacknowledged row (`attempts`, `last_error`) and retried after
+//! a back-off; the acknowledged prefix is marked. A crash between acknowledgement and
+//! marking republishes those events: delivery is at least once, and consumers
+//! deduplicate by event id. Two changes of one aggregate are ordered by the aggregate's
+//! row lock, taken before the outbox insert, so their positions follow commit order.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, TransactionTrait,
+    sea_query::{Expr, ExprTrait as _},
+};
+
+use super::Publisher;
+use crate::{
+    events::EventEnvelope,
+    outbox::entity::{self as outbox, Column},
+};
+
+/// Events per batch: one round of broker acknowledgements.
+const BATCH: u64 = 500;
+/// Pause when the outbox is empty (new events are usually picked up within this).
+const IDLE: Duration = Duration::from_millis(20);
+/// Pause after a failure, doubled up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("outbox database error: {0}")]
+    Database(#[from] DbErr),
+    #[error("{0}")]
+    Publish(#[from] super::PublishError),
+}
+
+pub struct OutboxRelay {
+    db: DatabaseConnection,
+    service: &'static str,
+    publisher: Arc<dyn Publisher>,
+}
+
+impl OutboxRelay {
+    /// A relay for `service`'s outbox in `db` (its topics are `<service>.<aggregate>`).
+    pub fn new(db: DatabaseConnection, service: &'static str, publisher: Arc<dyn Publisher>) -> Self {
+        Self { db, service, publisher }
+    }
+
+    /// Publishes one batch; returns how many events it marked published.
+    #[tracing::instrument(skip_all, fields(service = self.service))]
+    pub async fn publish_batch(&self) -> Result<usize, RelayError> {
+        if self.db.get_database_backend() != DatabaseBackend::Postgres {
+            // The embedded SQLite database serves one process with one relay per service:
+            // no lock needed, and no long write transaction to collide with the writers.
+            return self.publish_batch_on(&self.db).await;
+        }
+        let transaction = self.db.begin().await?;
+        if !take_relay_lock(&transaction, self.service).await? {
+            // Another replica's relay is publishing.
+            return Ok(0);
+        }
+        let published = self.publish_batch_on(&transaction).await;
+        transaction.commit().await?;
+        published
+    }
+
+    async fn publish_batch_on(&self, connection: &impl ConnectionTrait) -> Result<usize, RelayError> {
+        let rows = outbox::Entity::find()
+            .filter(Column::PublishedAt.is_null())
+            .order_by_asc(Column::Position)
+            .limit(BATCH)
+            .all(connection)
+            .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let events: Vec<EventEnvelope> = rows.iter().map(envelope).collect();
+        let outcome = self.publisher.publish(self.service, &events).await;
+        let acknowledged = match &outcome {
+            Ok(()) => rows.len(),
+            Err(error) => error.acknowledged,
+        };
+        if acknowledged > 0 {
+            outbox::Entity::update_many()
+                .col_expr(Column::PublishedAt, Expr::value(Utc::now()))
+                .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+                .filter(Column::Position.is_in(rows[..acknowledged].iter().map(|row| row.position)))
+                .exec(connection)
+                .await?;
+        }
+        if let Err(error) = &outcome {
+            outbox::Entity::update_many()
+                .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+                .col_expr(
+                    Column::LastError,
+                    Expr::value(error.reason.chars().take(1000).collect::<String>()),
+                )
+                .filter(Column::Position.eq(rows[acknowledged].position))
+                .exec(connection)
+                .await?;
+        }
+        metrics::counter!("outbox_events_published_total", "service" => self.service).increment(acknowledged as u64);
+        outcome.map(|()| acknowledged).map_err(RelayError::from)
+    }
+
+    /// Publishes until `stop` resolves: batch after batch, idling when the outbox is
+    /// empty and backing off after failures.
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
+        tracing::info!(
+            service = self.service,
+            publisher = self.publisher.kind(),
+            "outbox relay started"
+        );
+        tokio::pin!(stop);
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let pause = match self.publish_batch().await {
+                Ok(0) => IDLE,
+                Ok(_) => {
+                    backoff = FIRST_BACKOFF;
+                    Duration::ZERO
+                }
+                Err(error) => {
+                    tracing::warn!(service = self.service, %error, "outbox relay failed; retrying");
+                    let pause = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    pause
+                }
+            };
+            tokio::select! {
+                () = &mut stop => break,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+        tracing::info!(service = self.service, "outbox relay stopped");
+    }
+}
+
+/// Takes the service's relay lock for this transaction; false when another holds it.
+async fn take_relay_lock(transaction: &impl ConnectionTrait, service: &str) -> Result<bool, DbErr> {
+    let row = transaction
+        .query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked",
+            [format!("vitrina-outbox-relay:{service}").into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<bool>("", "locked")?,
+        None => false,
+    })
+}
+
+fn envelope(row: &outbox::Model) -> EventEnvelope {
+    EventEnvelope {
+        event_id: row.event_id,
+        event_type: row.event_type.clone(),
+        schema_version: row.schema_version,
+        aggregate_type: row.aggregate_type.clone(),
+        aggregate_id: row.aggregate_id,
+        occurred_at: row.occurred_at,
+        request_id: row.request_id.clone(),
+        payload: row.payload.clone(),
+    }
+}
