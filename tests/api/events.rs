@@ -1,6 +1,6 @@
-//! The event backbone's publishing half: the outbox relay against a real
-//! Kafka-protocol broker (librdkafka's mock cluster, started by the test) and against the
-//! embedded in-process bus.
+//! The event backbone against a real Kafka-protocol broker (librdkafka's mock cluster,
+//! started by each test) and the embedded in-process bus: the outbox relay, and consumers
+//! with retries and a dead-letter topic.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -13,7 +13,10 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Transaction
 use tokio::sync::oneshot;
 use uuid::Uuid;
 use vitrina_shared::{
-    bus::{InProcessBus, KafkaPublisher, OutboxRelay, Publisher, producer_config},
+    bus::{
+        Handler, HandlerError, InProcessBus, KafkaConsumerRunner, KafkaPublisher, OutboxRelay, Publisher, RetryPolicy,
+        producer_config,
+    },
     events::{CatalogEvent, EventEnvelope},
     outbox,
 };
@@ -172,4 +175,113 @@ async fn two_relays_of_one_service_publish_each_event_once_and_in_order() {
     let log = bus.read("catalog.product", 0, 1000);
     assert_eq!(log.len(), 300, "no event published twice");
     assert_eq!(by_aggregate(&log), committed);
+}
+
+/// Fails chosen events a number of times (`u32::MAX`: always), records every attempt.
+struct Flaky {
+    failures: HashMap<Uuid, u32>,
+    attempts: std::sync::Mutex<HashMap<Uuid, u32>>,
+    handled: std::sync::Mutex<Vec<Uuid>>,
+}
+
+#[async_trait::async_trait]
+impl Handler for Flaky {
+    fn name(&self) -> &'static str {
+        "flaky"
+    }
+
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
+        let attempt = {
+            let mut attempts = self.attempts.lock().unwrap();
+            let attempt = attempts.entry(event.event_id).or_default();
+            *attempt += 1;
+            *attempt
+        };
+        if attempt <= self.failures.get(&event.event_id).copied().unwrap_or(0) {
+            return Err(HandlerError(format!("refusing attempt {attempt}")));
+        }
+        self.handled.lock().unwrap().push(event.event_id);
+        Ok(())
+    }
+}
+
+fn order_event(order_id: Uuid) -> EventEnvelope {
+    EventEnvelope {
+        event_id: Uuid::now_v7(),
+        event_type: "OrderPlaced".to_owned(),
+        schema_version: 1,
+        aggregate_type: "order".to_owned(),
+        aggregate_id: order_id,
+        occurred_at: chrono::Utc::now(),
+        request_id: None,
+        payload: serde_json::json!({ "type": "OrderPlaced", "orderId": order_id }),
+    }
+}
+
+#[tokio::test]
+async fn a_failing_handler_is_retried_and_a_poison_event_is_dead_lettered_without_stopping_the_consumer() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let order = Uuid::now_v7();
+    let events: Vec<EventEnvelope> = (0..6).map(|_| order_event(order)).collect();
+    let (recovers, poison) = (events[1].event_id, events[3].event_id);
+    let handler = Arc::new(Flaky {
+        failures: HashMap::from([(recovers, 3), (poison, u32::MAX)]),
+        attempts: Default::default(),
+        handled: Default::default(),
+    });
+    KafkaPublisher::new(&producer_config(&brokers))
+        .unwrap()
+        .publish("orders", &events)
+        .await
+        .unwrap();
+
+    let policy = RetryPolicy {
+        attempts: 5,
+        first_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+    };
+    let runner =
+        KafkaConsumerRunner::new(&brokers, "orders.flaky", &["orders.order"], handler.clone(), policy).unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(runner.run_until(async move {
+        let _ = stopped.await;
+    }));
+
+    let expected: Vec<Uuid> = events
+        .iter()
+        .map(|event| event.event_id)
+        .filter(|id| *id != poison)
+        .collect();
+    let started = std::time::Instant::now();
+    while handler.handled.lock().unwrap().len() < expected.len() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the consumer stalled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(stop);
+    assert_eq!(
+        *handler.handled.lock().unwrap(),
+        expected,
+        "in order, the poison event skipped"
+    );
+    let attempts = handler.attempts.lock().unwrap().clone();
+    assert_eq!(attempts[&recovers], 4, "three failures, then success");
+    assert_eq!(attempts[&poison], 5, "retried up to the policy, then dead-lettered");
+
+    let dead_letters: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", format!("test-{}", Uuid::now_v7()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    dead_letters.subscribe(&["orders.order.dlq"]).unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(30), dead_letters.recv())
+        .await
+        .expect("a dead letter")
+        .unwrap();
+    let record: serde_json::Value = serde_json::from_slice(message.payload().unwrap()).unwrap();
+    assert_eq!(record["attempts"], 5);
+    assert_eq!(record["error"], "refusing attempt 5");
+    assert_eq!(record["consumer"], "flaky");
+    assert!(record["message"].as_str().unwrap().contains(&poison.to_string()));
 }

@@ -5,11 +5,15 @@
 //! marks them published only after the publisher reports the broker's acknowledgement.
 //! The publisher is Kafka ([`KafkaPublisher`], `KAFKA_BROKERS`) or, as the embedded
 //! default, the [`InProcessBus`]: topic logs in this process with the same ordering.
+//! Consumers run a [`Handler`] per consumer group with retries and a dead-letter topic
+//! ([`KafkaConsumerRunner`]).
 
+mod consumer;
 mod kafka;
 mod memory;
 mod relay;
 
+pub use consumer::{Handler, HandlerError, KafkaConsumerRunner, RetryPolicy, consumer_config};
 pub use kafka::{KafkaPublisher, producer_config};
 pub use memory::InProcessBus;
 pub use relay::{OutboxRelay, RelayError};

@@ -1,0 +1,198 @@
+//! Consuming events from Kafka: one consumer group per handler, at-least-once delivery,
+//! bounded retries, and a dead-letter topic for events that keep failing.
+//!
+//! Where it sits: a service runs one [`KafkaConsumerRunner`] per [`Handler`]. Each event
+//! is handled (retried with exponential back-off up to [`RetryPolicy::attempts`]), and
+//! only then is its offset committed; a crash before the commit redelivers it, so
+//! handlers must be idempotent on `event_id` (they record it with their effect). An
+//! event that still fails, or that does not decode, is written to `<topic>.dlq` with the
+//! error and the consumer moves on: one poison message never stops a partition.
+
+use std::time::Duration;
+
+use rdkafka::{
+    ClientConfig, Message,
+    consumer::{CommitMode, Consumer, StreamConsumer},
+    message::BorrowedMessage,
+    producer::{FutureProducer, FutureRecord},
+    util::Timeout,
+};
+use serde_json::json;
+
+use crate::events::EventEnvelope;
+
+/// A handler's failure; its text goes to the logs and the dead-letter record.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HandlerError(pub String);
+
+/// What a service does with the events of its subscription.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync {
+    /// Names the consumer group (`<service>.<name>`) and the metrics.
+    fn name(&self) -> &'static str;
+
+    /// Applies one event. Must be idempotent on `event.event_id`.
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError>;
+}
+
+/// A shared handler (a service keeps using it after handing it to a runner).
+#[async_trait::async_trait]
+impl<H: Handler + ?Sized> Handler for std::sync::Arc<H> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
+        (**self).handle(event).await
+    }
+}
+
+/// How often and how patiently a failing event is retried before it is dead-lettered.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            first_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The settings of a consumer in `group` reading from `brokers`.
+pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        // Offsets are committed by hand, after the handler's effect.
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false");
+    config
+}
+
+pub struct KafkaConsumerRunner<H> {
+    consumer: StreamConsumer,
+    dead_letters: FutureProducer,
+    handler: H,
+    policy: RetryPolicy,
+}
+
+impl<H: Handler> KafkaConsumerRunner<H> {
+    /// Subscribes `handler` to `topics` as consumer group `group`.
+    pub fn new(brokers: &str, group: &str, topics: &[&str], handler: H, policy: RetryPolicy) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let consumer: StreamConsumer = consumer_config(brokers, group)
+            .create()
+            .context("failed to create the Kafka consumer")?;
+        consumer
+            .subscribe(topics)
+            .context("failed to subscribe the Kafka consumer")?;
+        let dead_letters = super::producer_config(brokers)
+            .create()
+            .context("failed to create the dead-letter producer")?;
+        Ok(Self {
+            consumer,
+            dead_letters,
+            handler,
+            policy,
+        })
+    }
+
+    /// Consumes until `stop` resolves.
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            let message = tokio::select! {
+                () = &mut stop => break,
+                message = self.consumer.recv() => message,
+            };
+            match message {
+                Ok(message) => self.process(&message).await,
+                Err(error) => {
+                    tracing::warn!(consumer = self.handler.name(), %error, "Kafka consumer error");
+                    tokio::time::sleep(self.policy.first_backoff).await;
+                }
+            }
+        }
+    }
+
+    async fn process(&self, message: &BorrowedMessage<'_>) {
+        let name = self.handler.name();
+        let outcome = match message.payload().map(serde_json::from_slice::<EventEnvelope>) {
+            Some(Ok(event)) => self.handle_with_retries(&event).await,
+            Some(Err(error)) => Err((format!("undecodable event: {error}"), 0)),
+            None => Err(("empty message".to_owned(), 0)),
+        };
+        if let Err((error, attempts)) = outcome {
+            metrics::counter!("events_dead_lettered_total", "consumer" => name).increment(1);
+            tracing::error!(
+                consumer = name,
+                topic = message.topic(),
+                offset = message.offset(),
+                attempts,
+                error,
+                "event dead-lettered"
+            );
+            // The offset moves on only once the dead letter is safely stored.
+            while let Err(reason) = self.dead_letter(message, &error, attempts).await {
+                tracing::warn!(consumer = name, reason, "failed to write a dead letter; retrying");
+                tokio::time::sleep(self.policy.max_backoff).await;
+            }
+        } else {
+            metrics::counter!("events_handled_total", "consumer" => name).increment(1);
+        }
+        if let Err(error) = self.consumer.commit_message(message, CommitMode::Async) {
+            // The event will be delivered again; the handler is idempotent.
+            tracing::warn!(consumer = name, %error, "failed to commit an offset");
+        }
+    }
+
+    async fn handle_with_retries(&self, event: &EventEnvelope) -> Result<(), (String, u32)> {
+        let mut backoff = self.policy.first_backoff;
+        let mut attempt = 1;
+        loop {
+            match self.handler.handle(event).await {
+                Ok(()) => return Ok(()),
+                Err(error) if attempt >= self.policy.attempts => return Err((error.0, attempt)),
+                Err(error) => {
+                    tracing::warn!(consumer = self.handler.name(), event_id = %event.event_id, attempt, %error, "handler failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.policy.max_backoff);
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn dead_letter(&self, message: &BorrowedMessage<'_>, error: &str, attempts: u32) -> Result<(), String> {
+        let record = json!({
+            "consumer": self.handler.name(),
+            "topic": message.topic(),
+            "partition": message.partition(),
+            "offset": message.offset(),
+            "attempts": attempts,
+            "error": error,
+            "message": message.payload().map(String::from_utf8_lossy),
+        });
+        let topic = format!("{}.dlq", message.topic());
+        let payload = record.to_string();
+        let mut dead_letter = FutureRecord::to(&topic).payload(&payload);
+        if let Some(key) = message.key() {
+            dead_letter = dead_letter.key(key);
+        }
+        self.dead_letters
+            .send(dead_letter, Timeout::After(Duration::from_secs(5)))
+            .await
+            .map(drop)
+            .map_err(|(error, _)| error.to_string())
+    }
+}
