@@ -220,6 +220,8 @@ fn order_event(order_id: Uuid) -> EventEnvelope {
 
 #[tokio::test]
 async fn a_failing_handler_is_retried_and_a_poison_event_is_dead_lettered_without_stopping_the_consumer() {
+    // The process's metrics recorder, so the consumer's lag gauge is recorded.
+    vitrina_shared::metrics::prometheus();
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let order = Uuid::now_v7();
@@ -258,7 +260,6 @@ async fn a_failing_handler_is_retried_and_a_poison_event_is_dead_lettered_withou
         assert!(started.elapsed() < Duration::from_secs(30), "the consumer stalled");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    drop(stop);
     assert_eq!(
         *handler.handled.lock().unwrap(),
         expected,
@@ -284,4 +285,23 @@ async fn a_failing_handler_is_retried_and_a_poison_event_is_dead_lettered_withou
     assert_eq!(record["error"], "refusing attempt 5");
     assert_eq!(record["consumer"], "flaky");
     assert!(record["message"].as_str().unwrap().contains(&poison.to_string()));
+
+    // Everything consumed and committed: the lag gauge reaches 0 (statistics come every
+    // second).
+    let started = std::time::Instant::now();
+    loop {
+        let metrics = vitrina_shared::metrics::render();
+        let lag = metrics
+            .lines()
+            .find(|line| line.starts_with("event_consumer_lag{") && line.contains("consumer=\"flaky\""));
+        if lag.is_some_and(|line| line.ends_with(" 0")) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "consumer lag never reached 0: {lag:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(stop);
 }

@@ -6,13 +6,14 @@
 //! only then is its offset committed; a crash before the commit redelivers it, so
 //! handlers must be idempotent on `event_id` (they record it with their effect). An
 //! event that still fails, or that does not decode, is written to `<topic>.dlq` with the
-//! error and the consumer moves on: one poison message never stops a partition.
+//! error and the consumer moves on: one poison message never stops a partition. Each
+//! partition's lag is a gauge, `event_consumer_lag`, from librdkafka's statistics.
 
 use std::time::Duration;
 
 use rdkafka::{
-    ClientConfig, Message,
-    consumer::{CommitMode, Consumer, StreamConsumer},
+    ClientConfig, ClientContext, Message, Statistics,
+    consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer},
     message::BorrowedMessage,
     producer::{FutureProducer, FutureRecord},
     util::Timeout,
@@ -75,12 +76,43 @@ pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         // Offsets are committed by hand, after the handler's effect.
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        // librdkafka's statistics carry each partition's lag (see `LagReporter`).
+        .set("statistics.interval.ms", "1000");
     config
 }
 
+/// Publishes librdkafka's per-partition consumer lag as the gauge
+/// `event_consumer_lag{consumer,topic,partition}` (events between the committed offset
+/// and the partition's end), each statistics interval.
+struct LagReporter {
+    consumer: &'static str,
+}
+
+impl ClientContext for LagReporter {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, details) in &statistics.topics {
+            for (partition, state) in &details.partitions {
+                // -1 is librdkafka's internal "unassigned" partition; a lag of -1 is unknown.
+                if *partition < 0 || state.consumer_lag < 0 {
+                    continue;
+                }
+                metrics::gauge!(
+                    "event_consumer_lag",
+                    "consumer" => self.consumer,
+                    "topic" => topic.clone(),
+                    "partition" => partition.to_string()
+                )
+                .set(state.consumer_lag as f64);
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagReporter {}
+
 pub struct KafkaConsumerRunner<H> {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<LagReporter>,
     dead_letters: FutureProducer,
     handler: H,
     policy: RetryPolicy,
@@ -90,8 +122,10 @@ impl<H: Handler> KafkaConsumerRunner<H> {
     /// Subscribes `handler` to `topics` as consumer group `group`.
     pub fn new(brokers: &str, group: &str, topics: &[&str], handler: H, policy: RetryPolicy) -> anyhow::Result<Self> {
         use anyhow::Context as _;
-        let consumer: StreamConsumer = consumer_config(brokers, group)
-            .create()
+        let consumer: StreamConsumer<LagReporter> = consumer_config(brokers, group)
+            .create_with_context(LagReporter {
+                consumer: handler.name(),
+            })
             .context("failed to create the Kafka consumer")?;
         consumer
             .subscribe(topics)
