@@ -8,8 +8,6 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use tokio::sync::Notify;
-
 use super::{PublishError, Publisher};
 use crate::events::EventEnvelope;
 
@@ -21,8 +19,6 @@ pub struct InProcessBus {
 #[derive(Default)]
 struct Inner {
     topics: Mutex<HashMap<String, Vec<EventEnvelope>>>,
-    /// Wakes readers waiting for new events.
-    appended: Notify,
 }
 
 impl InProcessBus {
@@ -36,26 +32,18 @@ impl InProcessBus {
             .map(|log| log.iter().skip(offset).take(max).cloned().collect())
             .unwrap_or_default()
     }
-
-    /// Waits until something is appended to any topic.
-    pub async fn appended(&self) {
-        self.inner.appended.notified().await;
-    }
 }
 
 #[async_trait::async_trait]
 impl Publisher for InProcessBus {
     async fn publish(&self, service: &str, events: &[EventEnvelope]) -> Result<(), PublishError> {
-        {
-            let mut topics = self.inner.topics.lock().map_err(|_| PublishError {
-                acknowledged: 0,
-                reason: "the in-process bus is poisoned".to_owned(),
-            })?;
-            for event in events {
-                topics.entry(event.topic(service)).or_default().push(event.clone());
-            }
+        let mut topics = self.inner.topics.lock().map_err(|_| PublishError {
+            acknowledged: 0,
+            reason: "the in-process bus is poisoned".to_owned(),
+        })?;
+        for event in events {
+            topics.entry(event.topic(service)).or_default().push(event.clone());
         }
-        self.inner.appended.notify_waiters();
         Ok(())
     }
 

@@ -255,7 +255,7 @@ impl CartDoc {
     }
 }
 
-fn check_quantity(quantity: u32) -> Result<(), AppError> {
+pub(crate) fn check_quantity(quantity: u32) -> Result<(), AppError> {
     if (1..=MAX_QUANTITY).contains(&quantity) {
         Ok(())
     } else {

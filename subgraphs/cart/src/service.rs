@@ -335,16 +335,11 @@ fn required_target(caller: &Caller, guest_token: Option<&str>) -> Result<Target,
         .ok_or_else(|| AppError::bad_input("guestToken", "sign in, or pass the guestToken of your cart"))
 }
 
+/// The `quantity` argument under the cart's quantity rule (out-of-range integers fail it).
 fn quantity_argument(quantity: i64) -> Result<u32, AppError> {
-    u32::try_from(quantity)
-        .ok()
-        .filter(|quantity| (1..=crate::model::MAX_QUANTITY).contains(quantity))
-        .ok_or_else(|| {
-            AppError::bad_input(
-                "quantity",
-                format!("quantity must be between 1 and {}", crate::model::MAX_QUANTITY),
-            )
-        })
+    let quantity = u32::try_from(quantity).unwrap_or(u32::MAX);
+    crate::model::check_quantity(quantity)?;
+    Ok(quantity)
 }
 
 fn line_argument(line_id: &str) -> Result<Uuid, AppError> {

@@ -1,6 +1,6 @@
 //! What a client sees of a cart: the stored lines judged against the catalog's live
-//! prices and stock. The catalog is asked once per cart, and only when a selected field
-//! needs it (`id` and `itemCount` alone cost no catalog call).
+//! prices and stock. Lines are judged once per cart (one catalog call), and only when a
+//! selected field needs them (`id` and `itemCount` alone cost no catalog call).
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -28,7 +28,14 @@ struct Inner {
     guest_token: Option<String>,
     expires_at: DateTime<Utc>,
     catalog: CatalogClient,
-    facts: OnceCell<HashMap<Uuid, ProductFacts>>,
+    judged: OnceCell<Judged>,
+}
+
+/// The lines at current prices, and what `subtotal` and `hasPriceChanges` derive from them.
+struct Judged {
+    lines: Vec<LineView>,
+    /// Sum of the available lines, in minor units of the cart's currency.
+    subtotal_minor: i64,
 }
 
 /// One line, judged.
@@ -49,7 +56,7 @@ impl CartView {
             guest_token,
             expires_at,
             catalog,
-            facts: OnceCell::new(),
+            judged: OnceCell::new(),
         }))
     }
 
@@ -70,51 +77,51 @@ impl CartView {
         Currency::parse(code).ok_or_else(|| AppError::internal(anyhow::anyhow!("a cart is in unknown currency {code}")))
     }
 
-    async fn facts(&self) -> Result<&HashMap<Uuid, ProductFacts>, AppError> {
+    async fn judged(&self) -> Result<&Judged, AppError> {
         self.0
-            .facts
+            .judged
             .get_or_try_init(|| async {
+                let currency = self.currency()?;
                 let ids: Vec<Uuid> = self.0.doc.lines.iter().map(|line| line.product_id).collect();
-                self.0.catalog.products(&ids).await
+                let facts: HashMap<Uuid, ProductFacts> = self.0.catalog.products(&ids).await?;
+                let mut lines = Vec::with_capacity(self.0.doc.lines.len());
+                let mut subtotal_minor: i64 = 0;
+                for line in &self.0.doc.lines {
+                    let (view, total_minor) = judge(line, facts.get(&line.product_id), currency)?;
+                    if view.available {
+                        subtotal_minor = subtotal_minor.checked_add(total_minor).ok_or_else(overflow)?;
+                    }
+                    lines.push(view);
+                }
+                Ok(Judged { lines, subtotal_minor })
             })
             .await
     }
 
     pub async fn lines(&self) -> Result<Vec<LineView>, AppError> {
-        let currency = self.currency()?;
-        let facts = self.facts().await?;
-        self.0
-            .doc
-            .lines
-            .iter()
-            .map(|line| judge(line, facts.get(&line.product_id), currency))
-            .collect()
+        Ok(self.judged().await?.lines.clone())
     }
 
     /// Sum of the available lines at current prices.
     pub async fn subtotal(&self) -> Result<Money, AppError> {
-        let currency = self.currency()?;
-        let mut total: i64 = 0;
-        for line in self.lines().await?.iter().filter(|line| line.available) {
-            let minor = minor_units(&line.line_total, currency)?;
-            total = total.checked_add(minor).ok_or_else(overflow)?;
-        }
-        Ok(Money::from_minor_units(total, currency))
+        let subtotal_minor = self.judged().await?.subtotal_minor;
+        Ok(Money::from_minor_units(subtotal_minor, self.currency()?))
     }
 
     pub async fn has_price_changes(&self) -> Result<bool, AppError> {
-        Ok(self.lines().await?.iter().any(|line| line.price_changed))
+        Ok(self.judged().await?.lines.iter().any(|line| line.price_changed))
     }
 }
 
 /// A line at the catalog's current price; a product that is gone, no longer active or
-/// now priced in another currency keeps its added price and is unavailable.
-fn judge(line: &Line, product: Option<&ProductFacts>, currency: Currency) -> Result<LineView, AppError> {
+/// now priced in another currency keeps its added price and is unavailable. Returns the
+/// line and its total in minor units.
+fn judge(line: &Line, product: Option<&ProductFacts>, currency: Currency) -> Result<(LineView, i64), AppError> {
     let current = product.filter(|product| product.currency == currency.code());
     let available = current.is_some_and(|product| product.status == ProductStatus::Active);
     let unit_minor = current.map_or(line.added_unit_price_minor, |product| product.unit_price_minor);
     let total_minor = unit_minor.checked_mul(i64::from(line.quantity)).ok_or_else(overflow)?;
-    Ok(LineView {
+    let view = LineView {
         line: line.clone(),
         unit_price: Money::from_minor_units(unit_minor, currency),
         added_unit_price: Money::from_minor_units(line.added_unit_price_minor, currency),
@@ -123,11 +130,8 @@ fn judge(line: &Line, product: Option<&ProductFacts>, currency: Currency) -> Res
             product.currency != currency.code() || product.unit_price_minor != line.added_unit_price_minor
         }),
         available,
-    })
-}
-
-fn minor_units(money: &Money, currency: Currency) -> Result<i64, AppError> {
-    vitrina_shared::money::to_minor_units(money.amount, currency).ok_or_else(overflow)
+    };
+    Ok((view, total_minor))
 }
 
 fn overflow() -> AppError {

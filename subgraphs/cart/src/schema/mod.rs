@@ -39,7 +39,8 @@ impl Resolvers {
         self
     }
 
-    /// Removes a binding (tests use it to break the schema on purpose).
+    /// Removes a binding, to break the schema on purpose.
+    #[cfg(test)]
     pub fn without(mut self, type_name: &str, field: &str) -> Self {
         self.by_field.remove(&(type_name.to_owned(), field.to_owned()));
         self
