@@ -7,6 +7,7 @@
 //! never edited: changes come as new `mYYYYMMDD_NNNNNN_*` files.
 
 pub mod catalog;
+pub mod event_log;
 pub mod identity;
 pub mod outbox;
 

@@ -90,6 +90,11 @@ pub const ENVIRONMENT_VARIABLES: &[EnvironmentVariable] = &[
         "Redis URL (`redis://…`) for sessions, login throttling, caches and carts. Unset: embedded in-process stores.",
     ),
     EnvironmentVariable::new(
+        "KAFKA_BROKERS",
+        "kafka_brokers",
+        "Kafka bootstrap servers (`host:9092,…`) for domain events. Unset: each publishing service keeps its topics in its own database (the embedded event log).",
+    ),
+    EnvironmentVariable::new(
         "JWT_ISSUER",
         "auth.issuer",
         "`iss` of access tokens, checked by every validator (default `vitrina-identity`).",
@@ -213,6 +218,8 @@ pub struct Settings {
     pub seed_demo_data: bool,
     /// `None` selects the embedded in-process stores.
     pub redis_url: Option<SecretString>,
+    /// `None` selects the embedded event log.
+    pub kafka_brokers: Option<String>,
     pub auth: AuthSettings,
     pub cache: CacheSettings,
     #[serde(default)]

@@ -97,8 +97,12 @@ pub async fn connect(settings: &Settings, schema: &str) -> Result<(DatabaseConne
                 })?;
             }
             let url = format!("sqlite://{}?mode=rwc", path.display());
-            // SQLite serialises writers; a few connections are enough and avoid busy waits.
-            let options = pool_options(url, settings.database_max_connections.min(4));
+            // One connection: SQLite serialises writers anyway, and a second connection's
+            // deferred transaction that reads and then writes fails at once with "database
+            // is locked" when another writer committed in between (measured: catalog
+            // writes against the outbox relay). One connection makes every transaction
+            // wait its turn instead.
+            let options = pool_options(url, 1);
             let connection = Database::connect(options).await.map_err(DatabaseError::Connect)?;
             Ok((
                 connection,

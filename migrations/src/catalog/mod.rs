@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_catalog;
 mod m20261123_000002_outbox_and_search;
+mod m20261124_000001_event_log_and_price_history;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_catalog::Migration),
             Box::new(m20261123_000002_outbox_and_search::Migration),
+            Box::new(m20261124_000001_event_log_and_price_history::Migration),
         ]
     }
 }

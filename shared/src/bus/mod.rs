@@ -1,22 +1,31 @@
-//! The event backbone's transport: where outbox rows go once committed.
+//! The event backbone's transport: where outbox rows go once committed, and how
+//! consumers receive them.
 //!
 //! Where it sits: each publishing service runs an [`OutboxRelay`] over its `outbox`
 //! table; the relay hands ordered batches of [`EventEnvelope`]s to a [`Publisher`] and
 //! marks them published only after the publisher reports the broker's acknowledgement.
 //! The publisher is Kafka ([`KafkaPublisher`], `KAFKA_BROKERS`) or, as the embedded
-//! default, the [`InProcessBus`]: topic logs in this process with the same ordering.
-//! Consumers run a [`Handler`] per consumer group with retries and a dead-letter topic
-//! ([`KafkaConsumerRunner`]).
+//! default, the [`EmbeddedLog`]: topics in the publishing service's own database, read
+//! by other processes over HTTP ([`feed_routes`], [`RemoteLog`]). Consumers run a
+//! [`Handler`] per consumer group with the same retries and dead-letter topic on either
+//! transport ([`KafkaConsumerRunner`], [`LogConsumerRunner`]); [`EventBus`] picks one.
 
 mod consumer;
+mod feed;
+mod handling;
 mod kafka;
-mod memory;
+mod log;
+mod log_consumer;
 mod relay;
+mod wiring;
 
 pub use consumer::{Handler, HandlerError, KafkaConsumerRunner, RetryPolicy, consumer_config};
+pub use feed::{RemoteLog, feed_routes};
 pub use kafka::{KafkaPublisher, producer_config};
-pub use memory::InProcessBus;
+pub use log::{EmbeddedLog, LogBatch, LogError, LogRecord, LogSource, entity as log_entity};
+pub use log_consumer::LogConsumerRunner;
 pub use relay::{OutboxRelay, RelayError};
+pub use wiring::{EventBus, EventConsumer, TopicHome};
 
 use crate::events::EventEnvelope;
 
