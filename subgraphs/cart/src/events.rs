@@ -9,7 +9,11 @@
 //!   moment the catalog knows, with no window in which an event is still in flight.
 
 use uuid::Uuid;
-use vitrina_shared::{AppError, events::OrderEvent};
+use vitrina_shared::{
+    AppError,
+    bus::{Handler, HandlerError},
+    events::{EventEnvelope, OrderEvent},
+};
 
 use crate::service::Carts;
 
@@ -41,5 +45,28 @@ impl CartEvents {
                 })
             }
         }
+    }
+}
+
+/// The consumer of `orders.order`: decodes the envelope's payload and applies it.
+#[async_trait::async_trait]
+impl Handler for CartEvents {
+    fn name(&self) -> &'static str {
+        "order-events"
+    }
+
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
+        // Order events the cart has no use for (payment, fulfilment, …) pass by.
+        if event.event_type != "OrderPlaced" {
+            return Ok(());
+        }
+        let order_event: OrderEvent = serde_json::from_value(event.payload.clone())
+            .map_err(|error| HandlerError(format!("undecodable OrderPlaced payload: {error}")))?;
+        match self.on_order_event(event.event_id, &order_event).await {
+            Ok(Handled::Applied) => tracing::info!(event_id = %event.event_id, "ordered lines removed from the cart"),
+            Ok(Handled::AlreadyApplied) => tracing::debug!(event_id = %event.event_id, "OrderPlaced already applied"),
+            Err(error) => return Err(HandlerError::with_causes(&error)),
+        }
+        Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! Wiring of the catalog service: database, schema, HTTP.
+//! Wiring of the catalog service: database, schema, HTTP, and the event tasks (the
+//! outbox relay and the price-history projection) that run beside the HTTP server.
 
 use std::sync::Arc;
 
@@ -7,20 +8,28 @@ use sea_orm::DatabaseConnection;
 use vitrina_migrations::catalog::Migrator;
 use vitrina_shared::{
     auth,
+    bus::{EmbeddedLog, EventBus, OutboxRelay, feed_routes},
     cache::Cache,
     config::Settings,
     db,
     http::{HttpService, graphql_routes, service_router},
     redis_store,
+    shutdown::ShutdownController,
 };
 
-use crate::{DATABASE_SCHEMA, graphql, seed, service::Catalog};
+use crate::{DATABASE_SCHEMA, graphql, price_history::PriceHistory, seed, service::Catalog};
+
+/// The service name in topics (`catalog.product`) and consumer groups.
+const SERVICE: &str = "catalog";
 
 /// A catalog service bound to its port and ready to run.
 pub struct Application {
     http: HttpService,
     db: DatabaseConnection,
     catalog: Catalog,
+    relay: OutboxRelay,
+    price_history: PriceHistory,
+    bus: EventBus,
 }
 
 impl Application {
@@ -40,18 +49,36 @@ impl Application {
         let redis = redis_store::connect_if_configured(settings)
             .await
             .context("failed to connect the catalog to Redis")?;
+        let bus = EventBus::from_settings(settings);
+        bus.log_ready(SERVICE);
+        // Cloned before instrumenting: the relay's and the projection's polling would
+        // otherwise swamp the statement count of request handling.
+        let events_db = db.clone();
+        let relay = OutboxRelay::new(events_db.clone(), SERVICE, bus.publisher(&events_db)?);
+        let price_history = PriceHistory::new(events_db.clone());
         let validator = Arc::new(auth::remote_validator(settings, redis.clone()));
-        let statements = db::instrument(&mut db, "catalog");
-        let cache = Cache::from_settings("catalog", settings, redis.clone());
+        let statements = db::instrument(&mut db, SERVICE);
+        let cache = Cache::from_settings(SERVICE, settings, redis.clone());
         let catalog = Catalog::new(db.clone(), cache, statements);
-        let schema = graphql::build_schema(catalog.clone());
+        let schema = graphql::build_schema(catalog.clone(), price_history.clone());
         let probes = db::store_probes(&db, redis);
-        let router = service_router("catalog", graphql_routes(schema, validator), probes);
+        let mut routes = graphql_routes(schema, validator);
+        if bus == EventBus::Embedded {
+            routes = routes.merge(feed_routes(EmbeddedLog::new(events_db)));
+        }
+        let router = service_router(SERVICE, routes, probes);
         let address = settings.bind_address(settings.ports.catalog);
         let http = HttpService::bind(&address, router)
             .await
             .with_context(|| format!("failed to bind the catalog to {address}"))?;
-        Ok(Self { http, db, catalog })
+        Ok(Self {
+            http,
+            db,
+            catalog,
+            relay,
+            price_history,
+            bus,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -68,17 +95,27 @@ impl Application {
         &self.catalog
     }
 
+    /// The price-history projection, for tests that rebuild it.
+    pub fn price_history(&self) -> &PriceHistory {
+        &self.price_history
+    }
+
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.http
-            .run_until_stopped()
-            .await
-            .context("catalog HTTP server failed")?;
-        self.db.close().await.context("failed to close the catalog database")?;
+        let db = self.db.clone();
+        self.run_until(vitrina_shared::shutdown::signal()).await?;
+        db.close().await.context("failed to close the catalog database")?;
         Ok(())
     }
 
+    /// Serves and runs the event tasks until `stop` resolves; then drains requests and
+    /// waits for the relay and the projection to finish what they are doing.
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        self.http.run_until(stop).await.context("catalog HTTP server failed")?;
-        Ok(())
+        let tasks = ShutdownController::default();
+        let mut relay_stop = tasks.listener();
+        tokio::spawn(self.relay.run_until(async move { relay_stop.recv().await }));
+        tokio::spawn(self.price_history.run(self.bus, tasks.listener()));
+        let served = self.http.run_until(stop).await.context("catalog HTTP server failed");
+        tasks.shutdown().await;
+        served
     }
 }

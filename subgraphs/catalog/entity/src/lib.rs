@@ -1,5 +1,7 @@
 //! sea-orm entities of the catalog service, mirroring `migrations/src/catalog`.
 
 pub mod category;
+pub mod price_history;
 pub mod product;
+pub mod projection_state;
 pub mod stock;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use vitrina_shared::AppError;
 
 use crate::{
+    price_history::{PriceHistory, PricePoint, WINDOW_DAYS},
     service::Catalog,
     store::{categories, products::ProductRow},
 };
@@ -49,5 +50,18 @@ impl Loader<Uuid> for ChildCategoriesLoader {
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let tree = self.0.category_tree().await.map_err(Arc::new)?;
         Ok(categories::children_of(&tree, keys))
+    }
+}
+
+/// A product's prices of the lowest-price window (see [`crate::price_history`]).
+pub struct PriceHistoryLoader(pub PriceHistory);
+
+impl Loader<Uuid> for PriceHistoryLoader {
+    type Value = Vec<PricePoint>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let since = chrono::Utc::now() - chrono::Duration::days(WINDOW_DAYS);
+        self.0.since(keys, since).await.map_err(Arc::new)
     }
 }

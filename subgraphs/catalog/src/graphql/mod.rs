@@ -10,10 +10,10 @@ mod product_mutations;
 use async_graphql::{EmptySubscription, MergedObject, Schema, dataloader::DataLoader};
 
 pub use category::Category;
-pub use loaders::{CategoryLoader, ChildCategoriesLoader, ProductLoader};
+pub use loaders::{CategoryLoader, ChildCategoriesLoader, PriceHistoryLoader, ProductLoader};
 pub use product::Product;
 
-use crate::service::Catalog;
+use crate::{price_history::PriceHistory, service::Catalog};
 
 #[derive(MergedObject, Default)]
 pub struct Query(product::ProductQuery, category::CategoryQuery);
@@ -24,10 +24,11 @@ pub struct Mutation(product_mutations::ProductMutation, category_mutations::Cate
 pub type CatalogSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// The executable schema, with the catalog and its DataLoaders as context data.
-pub fn build_schema(catalog: Catalog) -> CatalogSchema {
+pub fn build_schema(catalog: Catalog, price_history: PriceHistory) -> CatalogSchema {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .enable_federation()
         .extension(vitrina_shared::graphql::ErrorCodes)
+        .data(DataLoader::new(PriceHistoryLoader(price_history), tokio::spawn))
         .data(DataLoader::new(ProductLoader(catalog.clone()), tokio::spawn))
         .data(DataLoader::new(CategoryLoader(catalog.clone()), tokio::spawn))
         .data(DataLoader::new(ChildCategoriesLoader(catalog.clone()), tokio::spawn))

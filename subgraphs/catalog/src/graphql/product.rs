@@ -18,10 +18,11 @@ use vitrina_shared::{
 use super::{
     category::Category,
     inputs::{ProductFilter, ProductSort, ValidatedFilter, parse_id},
-    loaders::{CategoryLoader, ProductLoader},
+    loaders::{CategoryLoader, PriceHistoryLoader, ProductLoader},
 };
 use crate::{
     domain::{ProductStatus, Visibility},
+    price_history::PricePoint as PricePointRow,
     service::Catalog,
     store::products::{self as store, ListProducts, ProductCursor, ProductRow},
 };
@@ -118,6 +119,62 @@ impl Product {
 
     async fn updated_at(&self) -> DateTime<Utc> {
         self.row.updated_at
+    }
+
+    /// The prices of the last 30 days, newest first, ending with the price in effect 30
+    /// days ago. Read from the price-history projection, which follows catalog events:
+    /// a price change appears here shortly after it commits, not in the same instant.
+    async fn price_history(&self, ctx: &Context<'_>) -> Result<Vec<PricePoint>> {
+        let points = self.recent_prices(ctx).await?;
+        points.iter().map(PricePoint::try_from).collect()
+    }
+
+    /// The lowest price of the last 30 days: the reference price EU rules require next
+    /// to a price reduction. Null until the price-history projection has seen the
+    /// product.
+    async fn lowest_price_last_30_days(&self, ctx: &Context<'_>) -> Result<Option<Money>> {
+        let points = self.recent_prices(ctx).await?;
+        let lowest = points
+            .iter()
+            .filter(|point| point.currency == self.row.currency)
+            .min_by_key(|point| point.price_minor);
+        lowest
+            .map(|point| PricePoint::try_from(point).map(|point| point.price))
+            .transpose()
+    }
+}
+
+impl Product {
+    async fn recent_prices(&self, ctx: &Context<'_>) -> Result<Vec<PricePointRow>> {
+        let loader = context_data::<DataLoader<PriceHistoryLoader>>(ctx)?;
+        let points = loader.load_one(self.row.id).await.map_err(|error| error.extend())?;
+        Ok(points.unwrap_or_default())
+    }
+}
+
+/// A price a product had, and since when.
+#[derive(async_graphql::SimpleObject)]
+pub struct PricePoint {
+    price: Money,
+    effective_from: DateTime<Utc>,
+}
+
+impl TryFrom<&PricePointRow> for PricePoint {
+    type Error = async_graphql::Error;
+
+    fn try_from(point: &PricePointRow) -> Result<Self> {
+        let currency = Currency::parse(&point.currency)
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!(
+                    "price history has unknown currency {:?}",
+                    point.currency
+                ))
+            })
+            .extend()?;
+        Ok(Self {
+            price: Money::from_minor_units(point.price_minor, currency),
+            effective_from: point.effective_from,
+        })
     }
 }
 
