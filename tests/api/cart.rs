@@ -399,8 +399,11 @@ async fn prices_are_checked_against_the_catalog_on_every_read() {
 
 #[tokio::test]
 async fn an_order_placed_event_takes_the_ordered_lines_out_of_the_cart_once() {
-    use vitrina_cart::events::{CartEvents, Handled};
-    use vitrina_shared::events::{OrderEvent, OrderedLine};
+    use vitrina_cart::events::CartEvents;
+    use vitrina_shared::{
+        bus::Handler,
+        events::{DomainEvent, EventEnvelope, OrderEvent, OrderedLine},
+    };
 
     for (store, redis) in SETUPS {
         let system = spawn_system(store, redis, &[]).await;
@@ -411,8 +414,8 @@ async fn an_order_placed_event_takes_the_ordered_lines_out_of_the_cart_once() {
         data(&add(url, Some(&token), None, &lamp, 3).await);
         data(&add(url, Some(&token), None, &shade, 1).await);
 
+        // Delivered as the consumer delivers it: an envelope from `orders.order`.
         let events = CartEvents::new(system.cart.carts.clone());
-        let event_id = Uuid::now_v7();
         let placed = OrderEvent::OrderPlaced {
             order_id: Uuid::now_v7(),
             user_id,
@@ -421,19 +424,41 @@ async fn an_order_placed_event_takes_the_ordered_lines_out_of_the_cart_once() {
                 quantity: 3,
             }],
         };
-        assert_eq!(
-            events.on_order_event(event_id, &placed).await.unwrap(),
-            Handled::Applied
-        );
+        let envelope = EventEnvelope {
+            event_id: Uuid::now_v7(),
+            event_type: placed.event_type().to_owned(),
+            schema_version: placed.schema_version(),
+            aggregate_type: placed.aggregate_type().to_owned(),
+            aggregate_id: placed.aggregate_id(),
+            occurred_at: chrono::Utc::now(),
+            request_id: None,
+            payload: serde_json::to_value(&placed).unwrap(),
+        };
+        events.handle(&envelope).await.unwrap();
         let (_, cart) = graphql_as(url, Some(&token), COUNTS, json!({})).await;
         assert_eq!(data(&cart)["cart"]["itemCount"], 1, "only the shade is left");
 
         // The customer adds the lamp again; a redelivery of the same event leaves it.
         data(&add(url, Some(&token), None, &lamp, 2).await);
-        assert_eq!(
-            events.on_order_event(event_id, &placed).await.unwrap(),
-            Handled::AlreadyApplied
-        );
+        events.handle(&envelope).await.unwrap();
+        let (_, cart) = graphql_as(url, Some(&token), COUNTS, json!({})).await;
+        assert_eq!(data(&cart)["cart"]["itemCount"], 3);
+
+        // Other order events pass by; a malformed OrderPlaced is an error (dead letter).
+        let paid = EventEnvelope {
+            event_id: Uuid::now_v7(),
+            event_type: "OrderPaid".to_owned(),
+            payload: json!({ "type": "OrderPaid" }),
+            ..envelope.clone()
+        };
+        events.handle(&paid).await.unwrap();
+        let malformed = EventEnvelope {
+            event_id: Uuid::now_v7(),
+            payload: json!({ "type": "OrderPlaced", "orderId": "not-a-uuid" }),
+            ..envelope
+        };
+        let error = events.handle(&malformed).await.unwrap_err();
+        assert!(error.0.contains("undecodable OrderPlaced"), "{error}");
         let (_, cart) = graphql_as(url, Some(&token), COUNTS, json!({})).await;
         assert_eq!(data(&cart)["cart"]["itemCount"], 3);
     }

@@ -1,6 +1,6 @@
 //! The event backbone against a real Kafka-protocol broker (librdkafka's mock cluster,
-//! started by each test) and the embedded in-process bus: the outbox relay, and consumers
-//! with retries and a dead-letter topic.
+//! started by each test) and the embedded event log: the outbox relay, consumers with
+//! retries and a dead-letter topic, and the catalog's price-history projection.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -9,23 +9,28 @@ use rdkafka::{
     consumer::{Consumer, StreamConsumer},
     mocking::MockCluster,
 };
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 use vitrina_shared::{
     bus::{
-        Handler, HandlerError, InProcessBus, KafkaConsumerRunner, KafkaPublisher, OutboxRelay, Publisher, RetryPolicy,
-        producer_config,
+        EmbeddedLog, Handler, HandlerError, KafkaConsumerRunner, KafkaPublisher, LogConsumerRunner, LogSource,
+        OutboxRelay, Publisher, RetryPolicy, producer_config,
     },
     events::{CatalogEvent, EventEnvelope},
     outbox,
 };
 
-use crate::helpers::{Store, TestCatalog, spawn_catalog};
+use crate::helpers::{Store, catalog_database};
 
 /// Commits `count` stock changes spread over `products`, one transaction each, and
 /// returns their event ids per product in commit order.
-async fn commit_changes(catalog: &TestCatalog, products: &[Uuid], count: usize, from: i32) -> HashMap<Uuid, Vec<i32>> {
+async fn commit_changes(
+    db: &DatabaseConnection,
+    products: &[Uuid],
+    count: usize,
+    from: i32,
+) -> HashMap<Uuid, Vec<i32>> {
     let mut committed: HashMap<Uuid, Vec<i32>> = HashMap::new();
     for i in 0..count {
         let product_id = products[i % products.len()];
@@ -38,7 +43,7 @@ async fn commit_changes(catalog: &TestCatalog, products: &[Uuid], count: usize, 
             delta: 1,
             reason: "test".to_owned(),
         };
-        let transaction = catalog.db.begin().await.unwrap();
+        let transaction = db.begin().await.unwrap();
         outbox::append(&transaction, &[event], None).await.unwrap();
         transaction.commit().await.unwrap();
         committed.entry(product_id).or_default().push(sequence);
@@ -46,21 +51,21 @@ async fn commit_changes(catalog: &TestCatalog, products: &[Uuid], count: usize, 
     committed
 }
 
-async fn published(catalog: &TestCatalog) -> u64 {
+async fn published(db: &DatabaseConnection) -> u64 {
     outbox::entity::Entity::find()
         .filter(outbox::entity::Column::PublishedAt.is_not_null())
-        .count(&catalog.db)
+        .count(db)
         .await
         .unwrap()
 }
 
-async fn wait_for_published(catalog: &TestCatalog, expected: u64, limit: Duration) {
+async fn wait_for_published(db: &DatabaseConnection, expected: u64, limit: Duration) {
     let started = std::time::Instant::now();
-    while published(catalog).await < expected {
+    while published(db).await < expected {
         assert!(
             started.elapsed() < limit,
             "only {} of {expected} published",
-            published(catalog).await
+            published(db).await
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -73,6 +78,19 @@ fn run(relay: OutboxRelay) -> oneshot::Sender<()> {
         let _ = stopped.await;
     }));
     stop
+}
+
+/// Everything on `topic` of `db`'s embedded log, decoded.
+async fn log_events(db: &DatabaseConnection, topic: &str) -> Vec<EventEnvelope> {
+    let batch = EmbeddedLog::new(db.clone())
+        .read(topic, 0, 10_000, Duration::ZERO)
+        .await
+        .unwrap();
+    batch
+        .records
+        .into_iter()
+        .map(|record| serde_json::from_value(record.payload).unwrap())
+        .collect()
 }
 
 fn on_hand(event: &EventEnvelope) -> i32 {
@@ -92,27 +110,27 @@ fn by_aggregate(log: &[EventEnvelope]) -> HashMap<Uuid, Vec<i32>> {
 async fn the_relay_publishes_every_event_in_order_per_aggregate_through_a_broker_outage() {
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
-    let catalog = spawn_catalog(Store::Postgres, false).await;
+    let catalog = catalog_database(Store::Postgres).await;
     let products: Vec<Uuid> = (0..10).map(|_| Uuid::now_v7()).collect();
     let publisher: Arc<dyn Publisher> = Arc::new(KafkaPublisher::new(&producer_config(&brokers)).unwrap());
     let _relay = run(OutboxRelay::new(catalog.db.clone(), "catalog", publisher));
 
-    let mut committed = commit_changes(&catalog, &products, 500, 0).await;
-    wait_for_published(&catalog, 500, Duration::from_secs(30)).await;
+    let mut committed = commit_changes(&catalog.db, &products, 500, 0).await;
+    wait_for_published(&catalog.db, 500, Duration::from_secs(30)).await;
 
     // The broker goes away in the middle: changes keep committing, nothing is marked
     // published until the broker has them.
     cluster.broker_down(1).unwrap();
-    for (product, sequences) in commit_changes(&catalog, &products, 500, 500).await {
+    for (product, sequences) in commit_changes(&catalog.db, &products, 500, 500).await {
         committed.entry(product).or_default().extend(sequences);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        published(&catalog).await < 1000,
+        published(&catalog.db).await < 1000,
         "nothing is published while the broker is down"
     );
     cluster.broker_up(1).unwrap();
-    wait_for_published(&catalog, 1000, Duration::from_secs(60)).await;
+    wait_for_published(&catalog.db, 1000, Duration::from_secs(60)).await;
 
     // Read the topic back: every event, each product's in commit order.
     let consumer: StreamConsumer = ClientConfig::new()
@@ -143,15 +161,15 @@ async fn the_relay_publishes_every_event_in_order_per_aggregate_through_a_broker
 }
 
 #[tokio::test]
-async fn the_relay_publishes_to_the_in_process_bus_in_commit_order() {
-    let catalog = spawn_catalog(Store::EmbeddedSqlite, false).await;
+async fn the_relay_publishes_to_the_embedded_log_in_commit_order() {
+    let catalog = catalog_database(Store::EmbeddedSqlite).await;
     let products: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
-    let bus = InProcessBus::default();
-    let _relay = run(OutboxRelay::new(catalog.db.clone(), "catalog", Arc::new(bus.clone())));
-    let committed = commit_changes(&catalog, &products, 60, 0).await;
-    wait_for_published(&catalog, 60, Duration::from_secs(10)).await;
+    let log = EmbeddedLog::new(catalog.db.clone());
+    let _relay = run(OutboxRelay::new(catalog.db.clone(), "catalog", Arc::new(log)));
+    let committed = commit_changes(&catalog.db, &products, 60, 0).await;
+    wait_for_published(&catalog.db, 60, Duration::from_secs(10)).await;
 
-    let log = bus.read("catalog.product", 0, 1000);
+    let log = log_events(&catalog.db, "catalog.product").await;
     assert_eq!(log.len(), 60);
     assert!(log.iter().all(|event| event.event_type == "StockChanged"));
     assert_eq!(by_aggregate(&log), committed);
@@ -163,22 +181,24 @@ async fn the_relay_publishes_to_the_in_process_bus_in_commit_order() {
 
 #[tokio::test]
 async fn two_relays_of_one_service_publish_each_event_once_and_in_order() {
-    let catalog = spawn_catalog(Store::Postgres, false).await;
+    let catalog = catalog_database(Store::Postgres).await;
     let products: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
-    let bus = InProcessBus::default();
     // Two replicas of the catalog, each with its relay, over one database.
-    let _first = run(OutboxRelay::new(catalog.db.clone(), "catalog", Arc::new(bus.clone())));
-    let _second = run(OutboxRelay::new(catalog.db.clone(), "catalog", Arc::new(bus.clone())));
-    let committed = commit_changes(&catalog, &products, 300, 0).await;
-    wait_for_published(&catalog, 300, Duration::from_secs(20)).await;
+    let log = EmbeddedLog::new(catalog.db.clone());
+    let _first = run(OutboxRelay::new(catalog.db.clone(), "catalog", Arc::new(log.clone())));
+    let _second = run(OutboxRelay::new(catalog.db.clone(), "catalog", Arc::new(log)));
+    let committed = commit_changes(&catalog.db, &products, 300, 0).await;
+    wait_for_published(&catalog.db, 300, Duration::from_secs(20)).await;
 
-    let log = bus.read("catalog.product", 0, 1000);
+    let log = log_events(&catalog.db, "catalog.product").await;
     assert_eq!(log.len(), 300, "no event published twice");
     assert_eq!(by_aggregate(&log), committed);
 }
 
 /// Fails chosen events a number of times (`u32::MAX`: always), records every attempt.
 struct Flaky {
+    /// The consumer name, unique per test so the lag gauges of parallel tests differ.
+    name: &'static str,
     failures: HashMap<Uuid, u32>,
     attempts: std::sync::Mutex<HashMap<Uuid, u32>>,
     handled: std::sync::Mutex<Vec<Uuid>>,
@@ -187,7 +207,7 @@ struct Flaky {
 #[async_trait::async_trait]
 impl Handler for Flaky {
     fn name(&self) -> &'static str {
-        "flaky"
+        self.name
     }
 
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
@@ -228,6 +248,7 @@ async fn a_failing_handler_is_retried_and_a_poison_event_is_dead_lettered_withou
     let events: Vec<EventEnvelope> = (0..6).map(|_| order_event(order)).collect();
     let (recovers, poison) = (events[1].event_id, events[3].event_id);
     let handler = Arc::new(Flaky {
+        name: "flaky-kafka",
         failures: HashMap::from([(recovers, 3), (poison, u32::MAX)]),
         attempts: Default::default(),
         handled: Default::default(),
@@ -283,19 +304,27 @@ async fn a_failing_handler_is_retried_and_a_poison_event_is_dead_lettered_withou
     let record: serde_json::Value = serde_json::from_slice(message.payload().unwrap()).unwrap();
     assert_eq!(record["attempts"], 5);
     assert_eq!(record["error"], "refusing attempt 5");
-    assert_eq!(record["consumer"], "flaky");
+    assert_eq!(record["consumer"], "flaky-kafka");
     assert!(record["message"].as_str().unwrap().contains(&poison.to_string()));
 
     // Everything consumed and committed: the lag gauge reaches 0 (statistics come every
     // second).
+    wait_for_zero_lag("flaky-kafka").await;
+    drop(stop);
+}
+
+/// Waits until the `event_consumer_lag` gauge of `consumer` reads 0.
+async fn wait_for_zero_lag(consumer: &str) {
     let started = std::time::Instant::now();
+    let label = format!("consumer=\"{consumer}\"");
     loop {
         let metrics = vitrina_shared::metrics::render();
         let lag = metrics
             .lines()
-            .find(|line| line.starts_with("event_consumer_lag{") && line.contains("consumer=\"flaky\""));
-        if lag.is_some_and(|line| line.ends_with(" 0")) {
-            break;
+            .find(|line| line.starts_with("event_consumer_lag{") && line.contains(&label))
+            .map(str::to_owned);
+        if lag.as_deref().is_some_and(|line| line.ends_with(" 0")) {
+            return;
         }
         assert!(
             started.elapsed() < Duration::from_secs(15),
@@ -303,5 +332,92 @@ async fn a_failing_handler_is_retried_and_a_poison_event_is_dead_lettered_withou
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Runs `runner` in the background; dropping the sender stops it.
+fn consume<H: Handler + 'static>(runner: LogConsumerRunner<H>) -> oneshot::Sender<()> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(runner.run_until(async move {
+        let _ = stopped.await;
+    }));
+    stop
+}
+
+async fn wait_for_handled(handler: &Flaky, count: usize) {
+    let started = std::time::Instant::now();
+    while handler.handled.lock().unwrap().len() < count {
+        assert!(started.elapsed() < Duration::from_secs(30), "the consumer stalled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_embedded_log_retries_dead_letters_and_resumes_from_the_committed_offset_like_kafka() {
+    vitrina_shared::metrics::prometheus();
+    let database = catalog_database(Store::EmbeddedSqlite).await;
+    let log = EmbeddedLog::new(database.db.clone());
+    let order = Uuid::now_v7();
+    let events: Vec<EventEnvelope> = (0..6).map(|_| order_event(order)).collect();
+    let (recovers, poison) = (events[1].event_id, events[3].event_id);
+    log.publish("orders", &events).await.unwrap();
+    let handler = Arc::new(Flaky {
+        name: "flaky-log",
+        failures: HashMap::from([(recovers, 3), (poison, u32::MAX)]),
+        attempts: Default::default(),
+        handled: Default::default(),
+    });
+    let policy = RetryPolicy {
+        attempts: 5,
+        first_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+    };
+    let source: Arc<dyn LogSource> = Arc::new(log.clone());
+    let runner = || LogConsumerRunner::new(source.clone(), "orders.flaky", "orders.order", handler.clone(), policy);
+    let stop = consume(runner());
+
+    let expected: Vec<Uuid> = events
+        .iter()
+        .map(|event| event.event_id)
+        .filter(|id| *id != poison)
+        .collect();
+    wait_for_handled(&handler, expected.len()).await;
+    assert_eq!(
+        *handler.handled.lock().unwrap(),
+        expected,
+        "in order, the poison event skipped"
+    );
+    let attempts = handler.attempts.lock().unwrap().clone();
+    assert_eq!(attempts[&recovers], 4, "three failures, then success");
+    assert_eq!(attempts[&poison], 5, "retried up to the policy, then dead-lettered");
+
+    let dead_letters = log
+        .read("orders.order.dlq", 0, 10, Duration::ZERO)
+        .await
+        .unwrap()
+        .records;
+    assert_eq!(dead_letters.len(), 1);
+    let record = &dead_letters[0].payload;
+    assert_eq!(record["attempts"], 5);
+    assert_eq!(record["error"], "refusing attempt 5");
+    assert_eq!(record["consumer"], "flaky-log");
+    assert!(record["message"].as_str().unwrap().contains(&poison.to_string()));
+    assert_eq!(
+        dead_letters[0].key.as_deref(),
+        Some(order.to_string().as_str()),
+        "keyed like the event"
+    );
+    wait_for_zero_lag("flaky-log").await;
+
+    // A restarted consumer of the same group starts after its committed offset: only new
+    // events are handled.
     drop(stop);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let later = order_event(order);
+    log.publish("orders", std::slice::from_ref(&later)).await.unwrap();
+    let _stop = consume(runner());
+    wait_for_handled(&handler, expected.len() + 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let handled = handler.handled.lock().unwrap().clone();
+    assert_eq!(handled.len(), expected.len() + 1, "nothing handled twice: {handled:?}");
+    assert_eq!(handled.last(), Some(&later.event_id));
 }

@@ -102,6 +102,8 @@ pub struct TestCatalog {
     pub db: sea_orm::DatabaseConnection,
     /// The running service's use cases: cache and statement counters, invalidation.
     pub catalog: vitrina_catalog::service::Catalog,
+    /// The running service's price-history projection (rebuilds, direct reads).
+    pub price_history: vitrina_catalog::price_history::PriceHistory,
     pub url: String,
     _data_dir: tempfile::TempDir,
     _database: Option<TestDatabase>,
@@ -135,12 +137,46 @@ pub async fn spawn_catalog_with(store: Store, seed_demo: bool, extra: &[(&str, S
     let port = app.port();
     let db = app.database().clone();
     let catalog = app.catalog().clone();
+    let price_history = app.price_history().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     TestCatalog {
         port,
         db,
         catalog,
+        price_history,
         url: format!("http://127.0.0.1:{port}/graphql"),
+        _data_dir: data_dir,
+        _database: database,
+    }
+}
+
+/// A migrated catalog database with no catalog running on it: for tests that run their
+/// own relays and consumers over it (a running catalog would run its own).
+pub struct TestCatalogDatabase {
+    pub db: sea_orm::DatabaseConnection,
+    _data_dir: tempfile::TempDir,
+    _database: Option<TestDatabase>,
+}
+
+pub async fn catalog_database(store: Store) -> TestCatalogDatabase {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let database = match store {
+        Store::Postgres => Some(TestDatabase::create().await),
+        Store::EmbeddedSqlite => None,
+    };
+    let overrides: Vec<(&str, String)> = database
+        .iter()
+        .map(|database| ("DATABASE_URL", database.url.clone()))
+        .collect();
+    let settings = test_settings(data_dir.path(), &overrides);
+    let (db, _) = vitrina_shared::db::connect_and_migrate::<vitrina_migrations::catalog::Migrator>(
+        &settings,
+        vitrina_catalog::DATABASE_SCHEMA,
+    )
+    .await
+    .expect("catalog database migrates");
+    TestCatalogDatabase {
+        db,
         _data_dir: data_dir,
         _database: database,
     }

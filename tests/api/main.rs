@@ -14,4 +14,5 @@ mod identity;
 mod launcher;
 mod observability;
 mod permissions;
+mod projection;
 mod supergraph;
