@@ -19,6 +19,7 @@ pub mod money;
 pub mod outbox;
 pub mod pagination;
 pub mod redis_store;
+pub mod reservations;
 pub mod shutdown;
 pub mod telemetry;
 

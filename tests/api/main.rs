@@ -15,4 +15,5 @@ mod launcher;
 mod observability;
 mod permissions;
 mod projection;
+mod reservations;
 mod supergraph;

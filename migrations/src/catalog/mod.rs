@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_catalog;
 mod m20261123_000002_outbox_and_search;
 mod m20261124_000001_event_log_and_price_history;
+mod m20261124_000002_stock_reservations;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_catalog::Migration),
             Box::new(m20261123_000002_outbox_and_search::Migration),
             Box::new(m20261124_000001_event_log_and_price_history::Migration),
+            Box::new(m20261124_000002_stock_reservations::Migration),
         ]
     }
 }

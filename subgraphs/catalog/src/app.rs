@@ -62,7 +62,7 @@ impl Application {
         let catalog = Catalog::new(db.clone(), cache, statements);
         let schema = graphql::build_schema(catalog.clone(), price_history.clone());
         let probes = db::store_probes(&db, redis);
-        let mut routes = graphql_routes(schema, validator);
+        let mut routes = graphql_routes(schema, validator).merge(crate::internal::routes(catalog.clone()));
         if bus == EventBus::Embedded {
             routes = routes.merge(feed_routes(EmbeddedLog::new(events_db)));
         }

@@ -10,6 +10,7 @@
 pub mod app;
 pub mod domain;
 pub mod graphql;
+pub mod internal;
 pub mod price_history;
 pub mod seed;
 pub mod service;

@@ -18,6 +18,7 @@ use vitrina_shared::{
     AppError,
     cache::{Cache, CacheKey},
     db::StatementCounter,
+    reservations::{Reservation, ReservationStep, ReserveRequest},
 };
 
 use crate::{
@@ -27,6 +28,7 @@ use crate::{
         category_writes::{self, CategoryChanges, NewCategory},
         product_writes::{self, NewProduct, ProductChanges},
         products::{self, ListProducts, ProductFilter, ProductPage, ProductRow},
+        reservations,
     },
 };
 
@@ -177,6 +179,35 @@ impl Catalog {
         let row = product_writes::adjust_stock(&self.db, id, delta, reason, request_id).await?;
         self.invalidate_product(id).await;
         Ok(row)
+    }
+
+    // ---- stock reservations (the orders service's internal API) ----------------------
+
+    /// Holds an order's units (all or none); idempotent per order.
+    pub async fn reserve(&self, request: &ReserveRequest, request_id: Option<&str>) -> Result<Reservation, AppError> {
+        let reservation = reservations::reserve(&self.db, request, request_id).await?;
+        self.invalidate_products(reservation.lines.iter().map(|line| line.product_id))
+            .await;
+        Ok(reservation)
+    }
+
+    /// Commits, releases or returns an order's units; idempotent per order and step.
+    pub async fn advance_reservation(
+        &self,
+        order_id: Uuid,
+        step: ReservationStep,
+        request_id: Option<&str>,
+    ) -> Result<Reservation, AppError> {
+        let reservation = reservations::advance(&self.db, order_id, step, request_id).await?;
+        self.invalidate_products(reservation.lines.iter().map(|line| line.product_id))
+            .await;
+        Ok(reservation)
+    }
+
+    async fn invalidate_products(&self, ids: impl Iterator<Item = Uuid>) {
+        let mut scopes: Vec<String> = ids.map(product_scope).collect();
+        scopes.push(LISTINGS.to_owned());
+        self.cache.invalidate(&scopes).await;
     }
 
     /// Retires the product's cached row and every listing (prices, names, stock and

@@ -5,3 +5,4 @@ pub mod price_history;
 pub mod product;
 pub mod projection_state;
 pub mod stock;
+pub mod stock_reservation;

@@ -5,3 +5,4 @@ pub mod categories;
 pub mod category_writes;
 pub mod product_writes;
 pub mod products;
+pub mod reservations;

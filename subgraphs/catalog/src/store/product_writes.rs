@@ -296,7 +296,7 @@ fn insufficient_stock(on_hand: i32, reserved: i32, delta: i32) -> AppError {
 
 /// Reads the product row, locking it on PostgreSQL so concurrent writers of the same
 /// product queue up (SQLite serialises writers anyway).
-async fn find_for_update(transaction: &DatabaseTransaction, id: Uuid) -> Result<product::Model, AppError> {
+pub(crate) async fn find_for_update(transaction: &DatabaseTransaction, id: Uuid) -> Result<product::Model, AppError> {
     use sea_orm::{ConnectionTrait, DbBackend, QuerySelect};
     let query = product::Entity::find_by_id(id);
     let query = if transaction.get_database_backend() == DbBackend::Postgres {
@@ -360,7 +360,7 @@ pub fn snapshot(row: &product::Model) -> ProductSnapshot {
     }
 }
 
-fn stock_changed(stock: &stock::Model, delta: i32, reason: &str) -> CatalogEvent {
+pub(crate) fn stock_changed(stock: &stock::Model, delta: i32, reason: &str) -> CatalogEvent {
     CatalogEvent::StockChanged {
         product_id: stock.product_id,
         on_hand: stock.on_hand,
