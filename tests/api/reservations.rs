@@ -216,3 +216,56 @@ async fn reserved_units_leave_the_storefronts_available_quantity_at_once() {
     step(&http, &catalog, order, "release").await;
     assert_eq!(available().await, 5);
 }
+
+#[tokio::test]
+async fn the_orders_stock_client_reserves_through_the_catalog_and_maps_its_answers() {
+    use vitrina_orders::stock::StockClient;
+    use vitrina_shared::{
+        AppError,
+        reservations::{RequestedLine, ReservationState, ReservationStep},
+    };
+
+    let catalog = spawn_catalog(Store::EmbeddedSqlite, false).await;
+    let lamp = insert_active_product(&catalog, "Lamp", 2500, 3).await;
+    let client = StockClient::new(&catalog.url).unwrap();
+    let order = Uuid::now_v7();
+    let line = |quantity| {
+        vec![RequestedLine {
+            product_id: lamp,
+            quantity,
+        }]
+    };
+    let held = client.reserve(order, line(2)).await.unwrap();
+    assert_eq!(held.state, ReservationState::Held);
+    assert_eq!(held.lines[0].unit_price_minor, 2500);
+    assert_eq!(
+        client.reserve(order, line(2)).await.unwrap(),
+        held,
+        "idempotent per order"
+    );
+
+    let short = client.reserve(Uuid::now_v7(), line(2)).await.unwrap_err();
+    assert!(
+        matches!(&short, AppError::Conflict(message) if message.contains("only 1 of Lamp left")),
+        "{short:?}"
+    );
+    let unknown = client
+        .reserve(
+            Uuid::now_v7(),
+            vec![RequestedLine {
+                product_id: Uuid::now_v7(),
+                quantity: 1,
+            }],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, AppError::NotFound { .. }), "{unknown:?}");
+
+    let committed = client.advance(order, ReservationStep::Commit).await.unwrap();
+    assert_eq!(committed.state, ReservationState::Committed);
+    assert_eq!(stock_of(&catalog, lamp).await, (1, 0));
+
+    let dead = StockClient::new(&format!("http://127.0.0.1:{}/graphql", crate::helpers::free_port())).unwrap();
+    let unavailable = dead.reserve(Uuid::now_v7(), line(1)).await.unwrap_err();
+    assert!(matches!(unavailable, AppError::Unavailable(_)), "{unavailable:?}");
+}

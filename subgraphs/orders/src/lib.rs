@@ -1,8 +1,11 @@
 //! The orders subgraph: checkout, the order lifecycle and PayPal payments.
 //!
-//! Built in layers; this crate currently holds its payment layer: [`paypal`], a typed
-//! client for PayPal's Orders v2, Payments and webhook-verification APIs, and the PayPal
-//! simulator that the embedded default (no PayPal credentials) runs the same client
-//! against.
+//! Built in layers; so far: [`lifecycle`], the order state machine every command
+//! consults; [`stock`], the client of the catalog's stock reservations; and [`paypal`],
+//! a typed client for PayPal's Orders v2, Payments and webhook-verification APIs with
+//! the PayPal simulator that the embedded default (no PayPal credentials) runs the same
+//! client against.
 
+pub mod lifecycle;
 pub mod paypal;
+pub mod stock;
