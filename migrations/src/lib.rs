@@ -9,6 +9,7 @@
 pub mod catalog;
 pub mod event_log;
 pub mod identity;
+pub mod orders;
 pub mod outbox;
 
 pub use sea_orm_migration::MigratorTrait;

@@ -118,30 +118,62 @@ impl DomainEvent for CatalogEvent {
     }
 }
 
-/// One product line of a placed order, as consumers need it.
+/// One product line of a placed order, with the price it was placed at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderedLine {
     pub product_id: Uuid,
     pub quantity: u32,
+    pub sku: String,
+    pub name: String,
+    /// Integer minor units of the order's currency.
+    pub unit_price_minor: i64,
 }
 
-/// Events of the orders service's `order` aggregate (topic `orders.order`).
+/// Events of the orders service's `order` aggregate (topic `orders.order`). Each carries
+/// the customer, so read models can be built from the events alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all_fields = "camelCase")]
 pub enum OrderEvent {
-    /// A customer checked out: the cart removes the ordered lines.
+    /// A customer checked out: the order awaits payment with its stock reserved. The
+    /// cart removes the ordered lines; read models start the order.
     OrderPlaced {
         order_id: Uuid,
         user_id: Uuid,
+        currency: String,
+        total_minor: i64,
         lines: Vec<OrderedLine>,
     },
+    /// The payment was captured: the reserved stock leaves the shelf.
+    OrderPaid {
+        order_id: Uuid,
+        user_id: Uuid,
+        capture_id: String,
+    },
+    /// Cancelled before payment (by the customer, a manager, or a declined payment):
+    /// the reserved stock is released.
+    OrderCancelled {
+        order_id: Uuid,
+        user_id: Uuid,
+        reason: String,
+    },
+    /// Not paid in time: the reserved stock is released.
+    OrderExpired { order_id: Uuid, user_id: Uuid },
+    /// The payment was refunded: the units return to stock.
+    OrderRefunded { order_id: Uuid, user_id: Uuid },
+    /// Shipped to the customer.
+    OrderFulfilled { order_id: Uuid, user_id: Uuid },
 }
 
 impl DomainEvent for OrderEvent {
     fn event_type(&self) -> &'static str {
         match self {
             OrderEvent::OrderPlaced { .. } => "OrderPlaced",
+            OrderEvent::OrderPaid { .. } => "OrderPaid",
+            OrderEvent::OrderCancelled { .. } => "OrderCancelled",
+            OrderEvent::OrderExpired { .. } => "OrderExpired",
+            OrderEvent::OrderRefunded { .. } => "OrderRefunded",
+            OrderEvent::OrderFulfilled { .. } => "OrderFulfilled",
         }
     }
 
@@ -151,7 +183,12 @@ impl DomainEvent for OrderEvent {
 
     fn aggregate_id(&self) -> Uuid {
         match self {
-            OrderEvent::OrderPlaced { order_id, .. } => *order_id,
+            OrderEvent::OrderPlaced { order_id, .. }
+            | OrderEvent::OrderPaid { order_id, .. }
+            | OrderEvent::OrderCancelled { order_id, .. }
+            | OrderEvent::OrderExpired { order_id, .. }
+            | OrderEvent::OrderRefunded { order_id, .. }
+            | OrderEvent::OrderFulfilled { order_id, .. } => *order_id,
         }
     }
 }

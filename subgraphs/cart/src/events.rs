@@ -23,6 +23,8 @@ pub enum Handled {
     Applied,
     /// The event was handled before (a redelivery).
     AlreadyApplied,
+    /// The event does not concern carts.
+    Ignored,
 }
 
 pub struct CartEvents {
@@ -44,6 +46,8 @@ impl CartEvents {
                     Handled::AlreadyApplied
                 })
             }
+            // Payment, cancellation and the rest do not concern the cart.
+            _ => Ok(Handled::Ignored),
         }
     }
 }
@@ -65,6 +69,7 @@ impl Handler for CartEvents {
         match self.on_order_event(event.event_id, &order_event).await {
             Ok(Handled::Applied) => tracing::info!(event_id = %event.event_id, "ordered lines removed from the cart"),
             Ok(Handled::AlreadyApplied) => tracing::debug!(event_id = %event.event_id, "OrderPlaced already applied"),
+            Ok(Handled::Ignored) => {}
             Err(error) => return Err(HandlerError::with_causes(&error)),
         }
         Ok(())
