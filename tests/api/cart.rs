@@ -419,9 +419,14 @@ async fn an_order_placed_event_takes_the_ordered_lines_out_of_the_cart_once() {
         let placed = OrderEvent::OrderPlaced {
             order_id: Uuid::now_v7(),
             user_id,
+            currency: "EUR".to_owned(),
+            total_minor: 3000,
             lines: vec![OrderedLine {
                 product_id: Uuid::parse_str(&lamp).unwrap(),
                 quantity: 3,
+                sku: "SKU-LAMP".to_owned(),
+                name: "Lamp".to_owned(),
+                unit_price_minor: 1000,
             }],
         };
         let envelope = EventEnvelope {

@@ -13,6 +13,7 @@ mod helpers;
 mod identity;
 mod launcher;
 mod observability;
+mod orders;
 mod paypal;
 mod permissions;
 mod projection;

@@ -18,8 +18,8 @@ use vitrina_orders::paypal::{
 /// Webhook deliveries as they arrived: headers and raw body.
 type Deliveries = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
 
-struct TestPayPal {
-    base_url: String,
+pub(crate) struct TestPayPal {
+    pub(crate) base_url: String,
     deliveries: Deliveries,
 }
 
@@ -31,7 +31,7 @@ async fn serve(router: axum::Router) -> String {
 }
 
 /// A simulator delivering its webhooks to a recorder.
-async fn spawn_paypal() -> TestPayPal {
+pub(crate) async fn spawn_paypal() -> TestPayPal {
     let deliveries: Deliveries = Arc::default();
     let recorded = deliveries.clone();
     let receiver = axum::Router::new().route(
@@ -56,7 +56,7 @@ async fn spawn_paypal() -> TestPayPal {
     TestPayPal { base_url, deliveries }
 }
 
-fn client(paypal: &TestPayPal, secret: &str, max_retries: u32) -> PayPalClient {
+pub(crate) fn client(paypal: &TestPayPal, secret: &str, max_retries: u32) -> PayPalClient {
     PayPalClient::new(PayPalConfig {
         base_url: paypal.base_url.clone(),
         client_id: simulator::CLIENT_ID.to_owned(),
@@ -84,7 +84,7 @@ async fn wait_for_deliveries(paypal: &TestPayPal, count: usize) -> Vec<(HeaderMa
     }
 }
 
-async fn simulator_json(paypal: &TestPayPal, path: &str) -> Value {
+pub(crate) async fn simulator_json(paypal: &TestPayPal, path: &str) -> Value {
     reqwest::get(format!("{}{path}", paypal.base_url))
         .await
         .unwrap()

@@ -6,6 +6,11 @@
 //! the PayPal simulator that the embedded default (no PayPal credentials) runs the same
 //! client against.
 
+pub mod checkout;
 pub mod lifecycle;
 pub mod paypal;
+pub mod projection;
+pub mod service;
 pub mod stock;
+pub mod stock_effects;
+pub mod transitions;
