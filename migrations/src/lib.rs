@@ -11,5 +11,6 @@ pub mod event_log;
 pub mod identity;
 pub mod orders;
 pub mod outbox;
+pub mod projection_state;
 
 pub use sea_orm_migration::MigratorTrait;

@@ -68,7 +68,7 @@ pub(crate) fn client(paypal: &TestPayPal, secret: &str, max_retries: u32) -> Pay
     .unwrap()
 }
 
-async fn wait_for_deliveries(paypal: &TestPayPal, count: usize) -> Vec<(HeaderMap, Bytes)> {
+pub(crate) async fn wait_for_deliveries(paypal: &TestPayPal, count: usize) -> Vec<(HeaderMap, Bytes)> {
     let started = std::time::Instant::now();
     loop {
         let deliveries = paypal.deliveries.lock().unwrap().clone();
@@ -207,12 +207,7 @@ async fn a_lost_capture_answer_is_retried_with_the_same_request_id_and_captures_
         .unwrap();
     reqwest::get(&created.approval_url).await.unwrap();
     // PayPal captures, but its answer is lost twice (a 500 after the capture).
-    reqwest::Client::new()
-        .post(format!("{}/simulator/faults", paypal.base_url))
-        .json(&serde_json::json!({ "lostCaptureAnswers": 2 }))
-        .send()
-        .await
-        .unwrap();
+    lose_capture_answers(&paypal, 2).await;
     let capture = client.capture(&created.id).await.unwrap();
     assert_eq!(capture.status, "COMPLETED");
     let state = simulator_json(&paypal, &format!("/simulator/orders/{}", created.id)).await;
@@ -225,16 +220,21 @@ async fn a_lost_capture_answer_is_retried_with_the_same_request_id_and_captures_
         .await
         .unwrap();
     reqwest::get(&second.approval_url).await.unwrap();
-    reqwest::Client::new()
-        .post(format!("{}/simulator/faults", paypal.base_url))
-        .json(&serde_json::json!({ "lostCaptureAnswers": 1 }))
-        .send()
-        .await
-        .unwrap();
+    lose_capture_answers(&paypal, 1).await;
     let lost = impatient.capture(&second.id).await.unwrap_err();
     assert!(matches!(lost, PayPalError::Unavailable(_)), "{lost}");
     // Asked again later (same request id), PayPal answers with the capture it made.
     assert_eq!(impatient.capture(&second.id).await.unwrap().status, "COMPLETED");
+}
+
+/// Makes the simulator capture and then answer 500, `count` times.
+async fn lose_capture_answers(paypal: &TestPayPal, count: u32) {
+    reqwest::Client::new()
+        .post(format!("{}/simulator/faults", paypal.base_url))
+        .json(&serde_json::json!({ "lostCaptureAnswers": count }))
+        .send()
+        .await
+        .unwrap();
 }
 
 fn client_with_no_retries(paypal: &TestPayPal) -> PayPalClient {

@@ -9,7 +9,7 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::event_log;
+use crate::{event_log, projection_state};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -22,14 +22,6 @@ enum PriceHistory {
     PriceMinor,
     Currency,
     EffectiveFrom,
-}
-
-#[derive(DeriveIden)]
-enum ProjectionState {
-    Table,
-    Projection,
-    Generation,
-    RebuiltAt,
 }
 
 #[async_trait::async_trait]
@@ -58,22 +50,11 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(ProjectionState::Table)
-                    .col(string_len(ProjectionState::Projection, 80).primary_key())
-                    .col(integer(ProjectionState::Generation))
-                    .col(timestamp_with_time_zone_null(ProjectionState::RebuiltAt))
-                    .to_owned(),
-            )
-            .await
+        projection_state::create_projection_state_table(manager).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(ProjectionState::Table).to_owned())
-            .await?;
+        projection_state::drop_projection_state_table(manager).await?;
         manager
             .drop_table(Table::drop().table(PriceHistory::Table).to_owned())
             .await?;

@@ -9,7 +9,7 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::{event_log, outbox};
+use crate::{event_log, outbox, projection_state};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -62,14 +62,6 @@ enum OrderView {
     Lines,
     CreatedAt,
     UpdatedAt,
-}
-
-#[derive(DeriveIden)]
-enum ProjectionState {
-    Table,
-    Projection,
-    Generation,
-    RebuiltAt,
 }
 
 #[async_trait::async_trait]
@@ -180,21 +172,12 @@ impl MigrationTrait for Migration {
             }
             manager.create_index(index.to_owned()).await?;
         }
-        manager
-            .create_table(
-                Table::create()
-                    .table(ProjectionState::Table)
-                    .col(string_len(ProjectionState::Projection, 80).primary_key())
-                    .col(integer(ProjectionState::Generation))
-                    .col(timestamp_with_time_zone_null(ProjectionState::RebuiltAt))
-                    .to_owned(),
-            )
-            .await
+        projection_state::create_projection_state_table(manager).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        projection_state::drop_projection_state_table(manager).await?;
         for table in [
-            ProjectionState::Table.into_iden(),
             OrderView::Table.into_iden(),
             ProcessedWebhooks::Table.into_iden(),
             OrderLines::Table.into_iden(),

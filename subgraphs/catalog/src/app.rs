@@ -13,7 +13,7 @@ use vitrina_shared::{
     config::Settings,
     db,
     http::{HttpService, graphql_routes, service_router},
-    redis_store,
+    projection_state, redis_store,
     shutdown::ShutdownController,
 };
 
@@ -113,7 +113,7 @@ impl Application {
         let tasks = ShutdownController::default();
         let mut relay_stop = tasks.listener();
         tokio::spawn(self.relay.run_until(async move { relay_stop.recv().await }));
-        tokio::spawn(self.price_history.run(self.bus, tasks.listener()));
+        tokio::spawn(projection_state::run(self.price_history, self.bus, tasks.listener()));
         let served = self.http.run_until(stop).await.context("catalog HTTP server failed");
         tasks.shutdown().await;
         served

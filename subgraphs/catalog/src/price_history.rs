@@ -15,20 +15,20 @@
 //! the generation in one transaction; the running consumer notices the new generation
 //! and replays the topic from the start under the new group.
 
-use std::{collections::HashMap, time::Duration};
+use std::collections::HashMap;
 
-use catalog_entity::{price_history, projection_state};
+use catalog_entity::price_history;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use uuid::Uuid;
 use vitrina_shared::{
     AppError,
-    bus::{EventBus, Handler, HandlerError, RetryPolicy, TopicHome},
+    bus::{Handler, HandlerError, TopicHome},
     events::{CatalogEvent, EventEnvelope},
-    shutdown::Shutdown,
+    projection_state::{self, ReadModel},
 };
 
 /// The projection's name in `projection_state` and in its consumer group.
@@ -37,13 +37,6 @@ pub const PROJECTION: &str = "price-history";
 pub const TOPIC: &str = "catalog.product";
 /// The look-back window of the lowest-price rule.
 pub const WINDOW_DAYS: i64 = 30;
-/// How often the runner checks whether a rebuild was requested.
-const GENERATION_CHECK: Duration = Duration::from_secs(1);
-
-/// The consumer group of one generation of the projection.
-pub fn consumer_group(generation: i32) -> String {
-    format!("catalog.{PROJECTION}.g{generation}")
-}
 
 /// A price a product had from `effective_from` on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,44 +108,9 @@ impl PriceHistory {
         Ok(())
     }
 
-    /// The projection's current generation (0 until the first rebuild).
-    pub async fn generation(&self) -> Result<i32, AppError> {
-        let state = projection_state::Entity::find_by_id(PROJECTION).one(&self.db).await?;
-        Ok(state.map_or(0, |state| state.generation))
-    }
-
-    /// Clears the read model and starts a new generation, which the running consumer
-    /// replays from offset 0. Returns the new generation.
+    /// Clears the read model and starts a new generation, replayed from offset 0.
     pub async fn rebuild(&self) -> Result<i32, AppError> {
-        let transaction = self.db.begin().await?;
-        let current = projection_state::Entity::find_by_id(PROJECTION)
-            .one(&transaction)
-            .await?
-            .map_or(0, |state| state.generation);
-        let next = current + 1;
-        price_history::Entity::delete_many().exec(&transaction).await?;
-        projection_state::Entity::insert(projection_state::ActiveModel {
-            projection: Set(PROJECTION.to_owned()),
-            generation: Set(next),
-            rebuilt_at: Set(Some(Utc::now())),
-        })
-        .on_conflict(
-            OnConflict::column(projection_state::Column::Projection)
-                .update_columns([
-                    projection_state::Column::Generation,
-                    projection_state::Column::RebuiltAt,
-                ])
-                .to_owned(),
-        )
-        .exec(&transaction)
-        .await?;
-        transaction.commit().await?;
-        tracing::info!(
-            projection = PROJECTION,
-            generation = next,
-            "projection rebuild requested"
-        );
-        Ok(next)
+        projection_state::rebuild(self).await
     }
 
     /// Each product's prices since `since`, newest first, ending with the price in effect
@@ -183,57 +141,6 @@ impl PriceHistory {
         }
         Ok(points)
     }
-
-    /// Resolves once the generation is no longer `generation`.
-    async fn generation_changed(&self, generation: i32) {
-        loop {
-            tokio::time::sleep(GENERATION_CHECK).await;
-            if self.generation().await.is_ok_and(|current| current != generation) {
-                return;
-            }
-        }
-    }
-
-    /// Keeps the projection up to date until shutdown: consumes the topic under the
-    /// current generation's group, and starts over when a rebuild bumps it.
-    pub async fn run(self, bus: EventBus, mut shutdown: Shutdown) {
-        while !shutdown.is_shutdown() {
-            let generation = match self.generation().await {
-                Ok(generation) => generation,
-                Err(error) => {
-                    tracing::warn!(projection = PROJECTION, %error, "cannot read the projection's generation; retrying");
-                    tokio::select! {
-                        () = shutdown.recv() => {}
-                        () = tokio::time::sleep(GENERATION_CHECK) => {}
-                    }
-                    continue;
-                }
-            };
-            let home = TopicHome::ThisProcess(self.db.clone());
-            let group = consumer_group(generation);
-            let consumer = match bus.consumer(&group, TOPIC, home, self.clone(), RetryPolicy::default()) {
-                Ok(consumer) => consumer,
-                Err(error) => {
-                    tracing::error!(
-                        projection = PROJECTION,
-                        error = format!("{error:#}"),
-                        "cannot start the projection's consumer"
-                    );
-                    shutdown.recv().await;
-                    break;
-                }
-            };
-            let watcher = self.clone();
-            consumer
-                .run_until(async {
-                    tokio::select! {
-                        () = shutdown.recv() => {}
-                        () = watcher.generation_changed(generation) => {}
-                    }
-                })
-                .await;
-        }
-    }
 }
 
 #[async_trait::async_trait]
@@ -246,5 +153,24 @@ impl Handler for PriceHistory {
         self.apply(event)
             .await
             .map_err(|error| HandlerError::with_causes(&error))
+    }
+}
+
+#[async_trait::async_trait]
+impl ReadModel for PriceHistory {
+    const SERVICE: &'static str = "catalog";
+    const TOPIC: &'static str = TOPIC;
+
+    fn database(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    fn topic_home(&self) -> TopicHome {
+        TopicHome::ThisProcess(self.db.clone())
+    }
+
+    async fn clear(&self, transaction: &DatabaseTransaction) -> Result<(), AppError> {
+        price_history::Entity::delete_many().exec(transaction).await?;
+        Ok(())
     }
 }

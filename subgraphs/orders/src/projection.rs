@@ -10,13 +10,14 @@ use chrono::Utc;
 use orders_entity::order_view;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
     sea_query::{Expr, OnConflict},
 };
 use vitrina_shared::{
     AppError,
-    bus::{Handler, HandlerError},
+    bus::{Handler, HandlerError, TopicHome},
     events::{EventEnvelope, OrderEvent},
+    projection_state::{self, ReadModel},
 };
 
 use crate::lifecycle::OrderStatus;
@@ -32,6 +33,11 @@ pub struct OrderView {
 impl OrderView {
     pub fn new(db: DatabaseConnection) -> Self {
         Self { db }
+    }
+
+    /// Clears the read model and starts a new generation, replayed from offset 0.
+    pub async fn rebuild(&self) -> Result<i32, AppError> {
+        projection_state::rebuild(self).await
     }
 
     pub async fn apply(&self, event: &EventEnvelope) -> Result<(), AppError> {
@@ -87,5 +93,24 @@ impl Handler for OrderView {
         self.apply(event)
             .await
             .map_err(|error| HandlerError::with_causes(&error))
+    }
+}
+
+#[async_trait::async_trait]
+impl ReadModel for OrderView {
+    const SERVICE: &'static str = "orders";
+    const TOPIC: &'static str = crate::TOPIC;
+
+    fn database(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    fn topic_home(&self) -> TopicHome {
+        TopicHome::ThisProcess(self.db.clone())
+    }
+
+    async fn clear(&self, transaction: &DatabaseTransaction) -> Result<(), AppError> {
+        order_view::Entity::delete_many().exec(transaction).await?;
+        Ok(())
     }
 }

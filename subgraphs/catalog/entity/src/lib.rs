@@ -3,6 +3,5 @@
 pub mod category;
 pub mod price_history;
 pub mod product;
-pub mod projection_state;
 pub mod stock;
 pub mod stock_reservation;

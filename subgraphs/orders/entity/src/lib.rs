@@ -4,4 +4,3 @@ pub mod order;
 pub mod order_line;
 pub mod order_view;
 pub mod processed_webhook;
-pub mod projection_state;
