@@ -15,7 +15,10 @@ use std::{
 use anyhow::{Context as _, bail};
 use nix::{sys::signal::Signal, unistd::Pid};
 use tokio::process::{Child, Command};
-use vitrina_shared::{config::Settings, shutdown::Signals};
+use vitrina_shared::{
+    config::{Settings, client_host},
+    shutdown::Signals,
+};
 
 use crate::services::Service;
 
@@ -182,9 +185,4 @@ async fn stop_all(parts: &mut [Part]) {
             }
         }
     }
-}
-
-/// The host a local client should connect to for a bind address.
-fn client_host(bind: &str) -> &str {
-    if bind == "0.0.0.0" { "127.0.0.1" } else { bind }
 }

@@ -50,6 +50,41 @@ pub const ENVIRONMENT_VARIABLES: &[EnvironmentVariable] = &[
         "Cart endpoint the router calls (default derived from host and port).",
     ),
     EnvironmentVariable::new(
+        "ORDERS_URL",
+        "subgraph_urls.orders",
+        "Orders endpoint the router and the cart call; its origin also serves the PayPal webhook and, without PayPal credentials, the PayPal simulator (default derived from host and port).",
+    ),
+    EnvironmentVariable::new(
+        "ORDER_PAYMENT_TTL_SECONDS",
+        "orders.payment_ttl_seconds",
+        "How long an unpaid order holds its stock before it expires (default 1800).",
+    ),
+    EnvironmentVariable::new(
+        "STOREFRONT_URL",
+        "orders.storefront_url",
+        "Storefront origin PayPal returns the buyer to (`/checkout/complete`, `/checkout/cancelled`; default `http://localhost:3000`).",
+    ),
+    EnvironmentVariable::new(
+        "PAYPAL_CLIENT_ID",
+        "paypal.client_id",
+        "PayPal REST app client id. Unset (with the secret): payments go to the built-in PayPal simulator, and the log says so.",
+    ),
+    EnvironmentVariable::new(
+        "PAYPAL_CLIENT_SECRET",
+        "paypal.client_secret",
+        "PayPal REST app secret (secret; never a default).",
+    ),
+    EnvironmentVariable::new(
+        "PAYPAL_WEBHOOK_ID",
+        "paypal.webhook_id",
+        "Id of the webhook registered for `ORDERS_URL`'s `/webhooks/paypal`; part of every signature check (required with credentials).",
+    ),
+    EnvironmentVariable::new(
+        "PAYPAL_BASE_URL",
+        "paypal.base_url",
+        "PayPal API base with credentials (default the sandbox, `https://api-m.sandbox.paypal.com`; live is `https://api-m.paypal.com`).",
+    ),
+    EnvironmentVariable::new(
         "CACHE_ENABLED",
         "cache.enabled",
         "Cache-aside caching of catalog reads (default `true`); `false` sends every read to the database.",
@@ -225,6 +260,27 @@ pub struct Settings {
     #[serde(default)]
     pub bootstrap_admin: BootstrapAdmin,
     pub log: LogSettings,
+    pub orders: OrdersSettings,
+    #[serde(default)]
+    pub paypal: PayPalSettings,
+}
+
+/// The orders service's own settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrdersSettings {
+    pub payment_ttl_seconds: u64,
+    pub storefront_url: String,
+}
+
+/// PayPal REST credentials; without them the orders service runs the PayPal simulator.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayPalSettings {
+    pub base_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub webhook_id: Option<String>,
 }
 
 /// Access tokens, sessions and signing keys.
@@ -279,6 +335,7 @@ pub struct SubgraphUrls {
     pub identity: Option<String>,
     pub catalog: Option<String>,
     pub cart: Option<String>,
+    pub orders: Option<String>,
 }
 
 /// Where and how much each process logs.
@@ -333,6 +390,8 @@ impl Settings {
             .set_default("cache.near_enabled", true)?
             .set_default("log.level", "info")?
             .set_default("log.retention_days", 14)?
+            .set_default("orders.payment_ttl_seconds", 1800)?
+            .set_default("orders.storefront_url", "http://localhost:3000")?
             .add_source(config::File::new(&file, config::FileFormat::Toml).required(false));
         for variable in ENVIRONMENT_VARIABLES.iter().filter(|v| !v.key.is_empty()) {
             if let Some(value) = env(variable.name).filter(|v| !v.is_empty()) {
@@ -371,6 +430,14 @@ impl Settings {
             .unwrap_or_else(|| local_graphql_url(&self.host, self.ports.cart))
     }
 
+    /// The orders endpoint the router and the cart call.
+    pub fn orders_url(&self) -> String {
+        self.subgraph_urls
+            .orders
+            .clone()
+            .unwrap_or_else(|| local_graphql_url(&self.host, self.ports.orders))
+    }
+
     /// The identity GraphQL endpoint.
     pub fn identity_url(&self) -> String {
         self.subgraph_urls
@@ -382,11 +449,7 @@ impl Settings {
     /// identity's origin (its GraphQL endpoint without `/graphql`), where the JWKS and
     /// the session-status endpoint live.
     pub fn identity_base_url(&self) -> String {
-        let url = self.identity_url();
-        url.strip_suffix("/graphql")
-            .unwrap_or(&url)
-            .trim_end_matches('/')
-            .to_owned()
+        origin_of(&self.identity_url())
     }
 
     /// The token policy every validator enforces.
@@ -404,10 +467,23 @@ impl Settings {
     }
 }
 
+/// A service's origin: its GraphQL endpoint without `/graphql`.
+pub fn origin_of(graphql_url: &str) -> String {
+    graphql_url
+        .strip_suffix("/graphql")
+        .unwrap_or(graphql_url)
+        .trim_end_matches('/')
+        .to_owned()
+}
+
 fn local_graphql_url(host: &str, port: u16) -> String {
-    // A wildcard bind address is not something a client can connect to.
-    let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
-    format!("http://{host}:{port}/graphql")
+    format!("http://{}:{port}/graphql", client_host(host))
+}
+
+/// The host a local client connects to for a bind address: a wildcard bind address is
+/// not something a client can connect to.
+pub fn client_host(bind: &str) -> &str {
+    if bind == "0.0.0.0" { "127.0.0.1" } else { bind }
 }
 
 /// Resolves `path` against the current directory, for log lines that tell the operator

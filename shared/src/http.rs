@@ -223,11 +223,39 @@ pub struct HttpService {
     router: Router,
 }
 
+/// A bound port whose routes are not built yet, for a service whose routes need to know
+/// its own port (the orders service hands out links to itself).
+pub struct BoundPort {
+    listener: TcpListener,
+}
+
+impl BoundPort {
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|address| address.port())
+            .unwrap_or_default()
+    }
+
+    pub fn serve(self, router: Router) -> HttpService {
+        HttpService {
+            listener: self.listener,
+            router,
+        }
+    }
+}
+
 impl HttpService {
     /// Binds `address`; port 0 picks a free port (tests).
     pub async fn bind(address: &str, router: Router) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(address).await?;
-        Ok(Self { listener, router })
+        Ok(Self::bind_port(address).await?.serve(router))
+    }
+
+    /// Binds `address` before the routes exist.
+    pub async fn bind_port(address: &str) -> std::io::Result<BoundPort> {
+        Ok(BoundPort {
+            listener: TcpListener::bind(address).await?,
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -153,11 +153,7 @@ impl RemoteLog {
     /// The log of the service whose GraphQL endpoint is `graphql_url`.
     pub fn new(graphql_url: &str) -> anyhow::Result<Self> {
         use anyhow::Context as _;
-        let origin = graphql_url
-            .strip_suffix("/graphql")
-            .unwrap_or(graphql_url)
-            .trim_end_matches('/')
-            .to_owned();
+        let origin = crate::config::origin_of(graphql_url);
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             // Long enough for the longest long-poll plus the reply.

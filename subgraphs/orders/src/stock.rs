@@ -31,11 +31,7 @@ impl StockClient {
     /// The reservation API of the catalog whose GraphQL endpoint is `catalog_url`.
     pub fn new(catalog_url: &str) -> anyhow::Result<Self> {
         use anyhow::Context as _;
-        let origin = catalog_url
-            .strip_suffix("/graphql")
-            .unwrap_or(catalog_url)
-            .trim_end_matches('/')
-            .to_owned();
+        let origin = vitrina_shared::config::origin_of(catalog_url);
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(10))
