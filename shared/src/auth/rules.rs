@@ -109,6 +109,15 @@ pub const OPERATION_RULES: &[OperationRule] = &[
     mutation("cart", "removeCartLine", Public),
     mutation("cart", "clearCart", Public),
     mutation("cart", "mergeGuestCart", Authenticated),
+    mutation("orders", "checkout", Access::Permission(Permission::OrdersPlace)),
+    // Ownership (or `orders:manage`) is checked against the order itself.
+    mutation("orders", "capturePayment", Authenticated),
+    mutation("orders", "cancelOrder", Authenticated),
+    mutation("orders", "refundOrder", Access::Permission(Permission::OrdersManage)),
+    mutation("orders", "fulfillOrder", Access::Permission(Permission::OrdersManage)),
+    query("orders", "order", Authenticated),
+    query("orders", "myOrders", Authenticated),
+    query("orders", "orders", Access::Permission(Permission::OrdersReadAny)),
 ];
 
 /// The rule of `root.field`, if the table has one.

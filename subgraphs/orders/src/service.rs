@@ -102,6 +102,22 @@ impl Orders {
         }
     }
 
+    /// The order an earlier checkout with this key placed (its payment ensured), if any:
+    /// a repeated checkout answers with it without looking at the cart again, which the
+    /// first one emptied.
+    pub async fn existing_checkout(
+        &self,
+        principal: &Principal,
+        idempotency_key: &str,
+    ) -> Result<Option<PlacedOrder>, AppError> {
+        checkout::validate_idempotency_key(idempotency_key)?;
+        let order_id = checkout::order_id(principal.user_id, idempotency_key);
+        match self.find(order_id).await? {
+            Some(existing) => Ok(Some(self.ensure_payment(existing).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// Places an order for `cart` (the caller's cart lines): re-validates prices, status
     /// and stock in the catalog by reserving the units, snapshots the prices, creates the
     /// PayPal payment for our own total. The same key returns the same order.
@@ -113,12 +129,11 @@ impl Orders {
         cart: Vec<RequestedLine>,
         request_id: Option<&str>,
     ) -> Result<PlacedOrder, AppError> {
-        checkout::validate_idempotency_key(idempotency_key)?;
         let address = checkout::validate_address(address)?;
-        let order_id = checkout::order_id(principal.user_id, idempotency_key);
-        if let Some(existing) = self.find(order_id).await? {
-            return self.ensure_payment(existing).await;
+        if let Some(existing) = self.existing_checkout(principal, idempotency_key).await? {
+            return Ok(existing);
         }
+        let order_id = checkout::order_id(principal.user_id, idempotency_key);
         if cart.is_empty() {
             return Err(AppError::bad_input("cart", "the cart is empty"));
         }
@@ -488,6 +503,14 @@ impl Orders {
             .move_order(order_id, OrderAction::Refund, None, None, request_id, "")
             .await?;
         Ok(moved.order().clone())
+    }
+
+    /// The order paid by this PayPal capture.
+    pub async fn find_by_capture(&self, capture_id: &str) -> Result<Option<order::Model>, AppError> {
+        Ok(order::Entity::find()
+            .filter(order::Column::PaypalCaptureId.eq(capture_id))
+            .one(&self.db)
+            .await?)
     }
 
     /// The order whose PayPal order this is.
