@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vitrina/target}"
 [ -d scripts/compose/node_modules ] || npm ci --prefix scripts/compose --no-audit --no-fund
-for service in identity catalog; do
+for service in identity catalog orders; do
   cargo run --release --quiet -- sdl "$service" --output file
 done
 node scripts/compose/compose.mjs --config supergraph.yaml --output supergraph.graphql

@@ -12,17 +12,19 @@ pub enum Service {
     Identity,
     Catalog,
     Cart,
+    Orders,
 }
 
 impl Service {
     /// In start order: identity first, since every other part validates its tokens.
-    pub const ALL: [Service; 3] = [Service::Identity, Service::Catalog, Service::Cart];
+    pub const ALL: [Service; 4] = [Service::Identity, Service::Catalog, Service::Cart, Service::Orders];
 
     pub fn name(self) -> &'static str {
         match self {
             Service::Identity => "identity",
             Service::Catalog => "catalog",
             Service::Cart => "cart",
+            Service::Orders => "orders",
         }
     }
 
@@ -31,6 +33,7 @@ impl Service {
             Service::Identity => settings.ports.identity,
             Service::Catalog => settings.ports.catalog,
             Service::Cart => settings.ports.cart,
+            Service::Orders => settings.ports.orders,
         }
     }
 
@@ -40,6 +43,7 @@ impl Service {
             Service::Identity => ("IDENTITY_URL", settings.identity_url()),
             Service::Catalog => ("CATALOG_URL", settings.catalog_url()),
             Service::Cart => ("CART_URL", settings.cart_url()),
+            Service::Orders => ("ORDERS_URL", settings.orders_url()),
         }
     }
 
@@ -54,6 +58,7 @@ impl Service {
             Service::Identity => vitrina_identity::sdl(),
             Service::Catalog => vitrina_catalog::sdl(),
             Service::Cart => vitrina_cart::sdl(),
+            Service::Orders => vitrina_orders::sdl(),
         }
     }
 
@@ -82,6 +87,11 @@ impl Service {
                 tracing::info!(port = app.port(), "cart listening");
                 app.run_until_stopped().await
             }
+            Service::Orders => {
+                let app = vitrina_orders::Application::build(settings).await?;
+                tracing::info!(port = app.port(), "orders listening");
+                app.run_until_stopped().await
+            }
         }
     }
 
@@ -96,6 +106,7 @@ impl Service {
         let applied = match self {
             Service::Identity => apply::<vitrina_migrations::identity::Migrator>(&connection).await?,
             Service::Catalog => apply::<vitrina_migrations::catalog::Migrator>(&connection).await?,
+            Service::Orders => apply::<vitrina_migrations::orders::Migrator>(&connection).await?,
             Service::Cart => 0,
         };
         tracing::info!(service = self.name(), ?kind, applied, "migrations up to date");

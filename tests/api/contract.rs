@@ -10,8 +10,8 @@ use serde_json::json;
 use crate::{
     catalog::insert_active_product,
     helpers::{
-        PASSWORD, Store, data, first_error_code, graphql, graphql_as, repo_root, spawn_catalog, spawn_router,
-        spawn_system, spawn_system_with_admin, supergraph,
+        PASSWORD, Store, data, eventually, first_error_code, graphql, graphql_as, published_order_events, repo_root,
+        spawn_catalog, spawn_router, spawn_system, spawn_system_with_admin, supergraph,
     },
 };
 
@@ -36,6 +36,11 @@ const REQUIRED: &[&str] = &[
     "UpdateCartLine",
     "RemoveCartLine",
     "MergeGuestCart",
+    "Checkout",
+    "CapturePayment",
+    "CancelOrder",
+    "MyOrders",
+    "Orders",
 ];
 
 fn contract_dir() -> Option<PathBuf> {
@@ -470,4 +475,181 @@ async fn cart_contract_operations_work_end_to_end_through_the_router() {
     let mine = data(&mine)["cart"].clone();
     assert_eq!(mine["lines"][0]["product"]["name"], "Walnut desk");
     assert_eq!(mine["subtotal"]["amount"], "420.00");
+}
+
+async fn stock_of(system: &crate::helpers::TestSystem, product: &str) -> (i32, i32) {
+    use sea_orm::EntityTrait;
+    let id: uuid::Uuid = product.parse().unwrap();
+    let row = catalog_entity::stock::Entity::find_by_id(id)
+        .one(&system.catalog.db)
+        .await
+        .unwrap()
+        .unwrap();
+    (row.on_hand, row.reserved)
+}
+
+fn address() -> serde_json::Value {
+    json!({ "fullName": "Ada Lovelace", "line1": "12 St James's Square", "city": "London", "postalCode": "SW1Y 4JH", "countryCode": "gb" })
+}
+
+#[tokio::test]
+async fn order_contract_operations_work_end_to_end_through_the_router() {
+    if contract_dir().is_none() {
+        eprintln!("../shared/contract is absent: nothing to run");
+        return;
+    }
+    let (system, admin_email) = spawn_system_with_admin(Store::Postgres, false).await;
+    let url = &system.router.url;
+    let lamp = insert_active_product(&system.catalog, "Brass lamp", 2_500, 10)
+        .await
+        .to_string();
+    let (customer_email, customer_id) = registered_customer(url, "Ada").await;
+    let token = access_token(url, &customer_email).await;
+    let token = Some(token.as_str());
+
+    // Sign in, add to cart, check out.
+    let (_, added) = graphql_as(
+        url,
+        token,
+        &operation("AddToCart"),
+        json!({ "productId": lamp, "quantity": 2 }),
+    )
+    .await;
+    assert_eq!(data(&added)["addToCart"]["itemCount"], 2);
+    let checkout = json!({ "input": { "idempotencyKey": "ada-first-order", "shippingAddress": address() } });
+    let (_, placed) = graphql_as(url, token, &operation("Checkout"), checkout.clone()).await;
+    let placed = data(&placed)["checkout"].clone();
+    assert_eq!(placed["order"]["status"], "PENDING_PAYMENT");
+    assert_eq!(
+        placed["order"]["total"],
+        json!({ "amount": "50.00", "currencyCode": "EUR" })
+    );
+    let order_id = placed["order"]["id"].as_str().unwrap().to_owned();
+    let approval_url = placed["approvalUrl"].as_str().unwrap().to_owned();
+    assert_eq!(stock_of(&system, &lamp).await, (10, 2), "checkout holds the units");
+
+    // The same key again: the same order, however often.
+    let (_, again) = graphql_as(url, token, &operation("Checkout"), checkout).await;
+    assert_eq!(data(&again)["checkout"]["order"]["id"], order_id.as_str());
+    assert_eq!(data(&again)["checkout"]["approvalUrl"], approval_url.as_str());
+
+    // Another customer cannot capture or cancel it.
+    let intruder = registered_customer_token(url, "Mallory").await;
+    let (_, refused) = graphql_as(
+        url,
+        Some(&intruder),
+        &operation("CapturePayment"),
+        json!({ "orderId": order_id }),
+    )
+    .await;
+    assert_eq!(first_error_code(&refused), "NOT_FOUND");
+    let (_, refused) = graphql_as(
+        url,
+        Some(&intruder),
+        &operation("CancelOrder"),
+        json!({ "orderId": order_id }),
+    )
+    .await;
+    assert_eq!(first_error_code(&refused), "NOT_FOUND");
+
+    // The buyer approves on the (simulated) PayPal page, then the storefront captures.
+    let page = reqwest::get(&approval_url).await.unwrap();
+    assert!(page.status().is_success());
+    let (_, captured) = graphql_as(url, token, &operation("CapturePayment"), json!({ "orderId": order_id })).await;
+    assert_eq!(
+        data(&captured)["capturePayment"],
+        json!({ "id": order_id, "status": "PAID" })
+    );
+
+    // Stock taken once, cart emptied, events published, history caught up.
+    eventually("the paid units leaving stock", || async {
+        (stock_of(&system, &lamp).await == (8, 0)).then_some(())
+    })
+    .await;
+    eventually("the cart emptying", || async {
+        let (_, cart) = graphql_as(url, token, &operation("Cart"), json!({})).await;
+        let cart = &data(&cart)["cart"];
+        (cart.is_null() || cart["lines"].as_array().is_some_and(Vec::is_empty)).then_some(())
+    })
+    .await;
+    let history = eventually("the order history showing the payment", || async {
+        let (_, mine) = graphql_as(url, token, &operation("MyOrders"), json!({ "first": 10 })).await;
+        let mine = data(&mine)["myOrders"].clone();
+        (mine["edges"][0]["node"]["status"] == "PAID").then_some(mine)
+    })
+    .await;
+    assert_eq!(history["totalCount"], 1);
+    let node = &history["edges"][0]["node"];
+    assert_eq!(node["id"], order_id.as_str());
+    assert_eq!(node["lines"][0]["quantity"], 2);
+    assert_eq!(
+        node["lines"][0]["unitPrice"],
+        json!({ "amount": "25.00", "currencyCode": "EUR" })
+    );
+    assert_eq!(node["lines"][0]["product"], json!({ "id": lamp, "name": "Brass lamp" }));
+    let published = orders_event_types(&system).await;
+    assert_eq!(published, ["OrderPlaced", "OrderPaid"], "one event per transition");
+
+    // A second order, cancelled by its customer: its units come back.
+    let (_, added) = graphql_as(
+        url,
+        token,
+        &operation("AddToCart"),
+        json!({ "productId": lamp, "quantity": 3 }),
+    )
+    .await;
+    data(&added);
+    let (_, second) = graphql_as(
+        url,
+        token,
+        &operation("Checkout"),
+        json!({ "input": { "idempotencyKey": "ada-second-order", "shippingAddress": address() } }),
+    )
+    .await;
+    let second_id = data(&second)["checkout"]["order"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(stock_of(&system, &lamp).await, (8, 3));
+    let (_, cancelled) = graphql_as(url, token, &operation("CancelOrder"), json!({ "orderId": second_id })).await;
+    assert_eq!(data(&cancelled)["cancelOrder"]["status"], "CANCELLED");
+    let (_, late) = graphql_as(
+        url,
+        token,
+        &operation("CapturePayment"),
+        json!({ "orderId": second_id }),
+    )
+    .await;
+    assert_eq!(first_error_code(&late), "CONFLICT", "a cancelled order cannot be paid");
+    eventually("the cancelled order's units returning", || async {
+        (stock_of(&system, &lamp).await == (8, 0)).then_some(())
+    })
+    .await;
+
+    // The customer may not list everyone's orders; an order manager may.
+    let (_, refused) = graphql_as(url, token, &operation("Orders"), json!({ "first": 10 })).await;
+    assert_eq!(first_error_code(&refused), "FORBIDDEN");
+    let admin_token = access_token(url, &admin_email).await;
+    let paid = eventually("the manager's listing", || async {
+        let (_, listed) = graphql_as(
+            url,
+            Some(&admin_token),
+            &operation("Orders"),
+            json!({ "first": 10, "filter": { "status": "PAID" } }),
+        )
+        .await;
+        let listed = data(&listed)["orders"].clone();
+        (listed["totalCount"] == 1).then_some(listed)
+    })
+    .await;
+    let node = &paid["edges"][0]["node"];
+    assert_eq!(node["id"], order_id.as_str());
+    assert_eq!(node["customer"], json!({ "id": customer_id, "email": customer_email }));
+    assert_eq!(node["total"]["amount"], "50.00");
+}
+
+/// The types of the events the orders service published, in order.
+async fn orders_event_types(system: &crate::helpers::TestSystem) -> Vec<String> {
+    eventually("the relay publishing", || async {
+        let types = published_order_events(&system.orders.db).await;
+        (types.len() >= 2).then_some(types)
+    })
+    .await
 }

@@ -88,6 +88,7 @@ pub fn test_settings(data_dir: &Path, overrides: &[(&str, String)]) -> Settings 
         ("CATALOG_PORT".into(), "0".into()),
         ("IDENTITY_PORT".into(), "0".into()),
         ("CART_PORT".into(), "0".into()),
+        ("ORDERS_PORT".into(), "0".into()),
         ("LOG_LEVEL".into(), "warn".into()),
     ]);
     for (key, value) in overrides {
@@ -109,6 +110,19 @@ pub struct TestCatalog {
     _database: Option<TestDatabase>,
 }
 
+/// The database of one service under test: a fresh PostgreSQL database (dropped with the
+/// returned guard) or, for the embedded default, none (SQLite in the data directory).
+async fn database_for(store: Store) -> (Option<TestDatabase>, Vec<(&'static str, String)>) {
+    match store {
+        Store::Postgres => {
+            let database = TestDatabase::create().await;
+            let url = database.url.clone();
+            (Some(database), vec![("DATABASE_URL", url)])
+        }
+        Store::EmbeddedSqlite => (None, Vec::new()),
+    }
+}
+
 pub async fn spawn_catalog(store: Store, seed_demo: bool) -> TestCatalog {
     spawn_catalog_with(store, seed_demo, &[]).await
 }
@@ -121,14 +135,8 @@ pub fn test_redis_url() -> String {
 /// A catalog with extra settings, e.g. `IDENTITY_URL` of a test identity.
 pub async fn spawn_catalog_with(store: Store, seed_demo: bool, extra: &[(&str, String)]) -> TestCatalog {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let database = match store {
-        Store::Postgres => Some(TestDatabase::create().await),
-        Store::EmbeddedSqlite => None,
-    };
-    let mut overrides = vec![("SEED_DEMO_DATA", seed_demo.to_string())];
-    if let Some(database) = &database {
-        overrides.push(("DATABASE_URL", database.url.clone()));
-    }
+    let (database, mut overrides) = database_for(store).await;
+    overrides.push(("SEED_DEMO_DATA", seed_demo.to_string()));
     overrides.extend(extra.iter().cloned());
     let settings = test_settings(data_dir.path(), &overrides);
     let app = vitrina_catalog::Application::build(&settings)
@@ -160,14 +168,7 @@ pub struct TestCatalogDatabase {
 
 pub async fn catalog_database(store: Store) -> TestCatalogDatabase {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let database = match store {
-        Store::Postgres => Some(TestDatabase::create().await),
-        Store::EmbeddedSqlite => None,
-    };
-    let overrides: Vec<(&str, String)> = database
-        .iter()
-        .map(|database| ("DATABASE_URL", database.url.clone()))
-        .collect();
+    let (database, overrides) = database_for(store).await;
     let settings = test_settings(data_dir.path(), &overrides);
     let (db, _) = vitrina_shared::db::connect_and_migrate::<vitrina_migrations::catalog::Migrator>(
         &settings,
@@ -207,6 +208,49 @@ pub async fn spawn_cart(catalog_url: &str, redis: bool, extra: &[(&str, String)]
         url: format!("http://127.0.0.1:{port}/graphql"),
         carts,
         _data_dir: data_dir,
+    }
+}
+
+/// An orders subgraph running inside the test's runtime (PayPal simulated unless `extra`
+/// configures PayPal).
+pub struct TestOrders {
+    pub port: u16,
+    pub db: sea_orm::DatabaseConnection,
+    pub orders: vitrina_orders::service::Orders,
+    pub order_view: vitrina_orders::projection::OrderView,
+    _data_dir: tempfile::TempDir,
+    _database: Option<TestDatabase>,
+}
+
+/// Orders in front of `catalog_url` and `cart_url`; `extra` sets the rest (identity,
+/// a fixed `ORDERS_PORT`, PayPal, the payment window).
+pub async fn spawn_orders_service(
+    store: Store,
+    catalog_url: &str,
+    cart_url: &str,
+    extra: &[(&str, String)],
+) -> TestOrders {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let (database, mut overrides) = database_for(store).await;
+    overrides.push(("CATALOG_URL", catalog_url.to_owned()));
+    overrides.push(("CART_URL", cart_url.to_owned()));
+    overrides.extend(extra.iter().cloned());
+    let settings = test_settings(data_dir.path(), &overrides);
+    let app = vitrina_orders::Application::build(&settings)
+        .await
+        .expect("orders service builds");
+    let port = app.port();
+    let db = app.database().clone();
+    let orders = app.orders().clone();
+    let order_view = app.order_view().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestOrders {
+        port,
+        db,
+        orders,
+        order_view,
+        _data_dir: data_dir,
+        _database: database,
     }
 }
 
@@ -373,12 +417,13 @@ pub async fn spawn_system_with_admin(store: Store, redis: bool) -> (TestSystem, 
     (system, admin_email)
 }
 
-/// identity, catalog and cart (embedded stores unless asked otherwise) and the router in
-/// front.
+/// identity, catalog, cart and orders (embedded stores unless asked otherwise) and the
+/// router in front.
 pub struct TestSystem {
     pub identity: TestIdentity,
     pub catalog: TestCatalog,
     pub cart: TestCart,
+    pub orders: TestOrders,
     pub router: TestRouter,
 }
 
@@ -389,12 +434,21 @@ pub async fn spawn_system(store: Store, redis: bool, identity_extra: &[(&str, St
         extra: identity_extra,
     })
     .await;
-    let mut shared = vec![("IDENTITY_URL", identity.url.clone())];
+    // The cart consumes the orders service's events, and the orders service reads carts:
+    // the orders port is chosen first so each can be told where the other is.
+    let orders_port = free_port();
+    let mut shared = vec![
+        ("IDENTITY_URL", identity.url.clone()),
+        ("ORDERS_URL", format!("http://127.0.0.1:{orders_port}/graphql")),
+    ];
     if redis {
         shared.push(("REDIS_URL", test_redis_url()));
     }
     let catalog = spawn_catalog_with(store, true, &shared).await;
     let cart = spawn_cart(&catalog.url, false, &shared).await;
+    let mut orders_env = shared.clone();
+    orders_env.push(("ORDERS_PORT", orders_port.to_string()));
+    let orders = spawn_orders_service(store, &catalog.url, &cart.url, &orders_env).await;
     let mut router_env = shared.clone();
     router_env.push(("CATALOG_URL", catalog.url.clone()));
     router_env.push(("CART_URL", cart.url.clone()));
@@ -403,6 +457,7 @@ pub async fn spawn_system(store: Store, redis: bool, identity_extra: &[(&str, St
         identity,
         catalog,
         cart,
+        orders,
         router,
     }
 }
@@ -418,4 +473,32 @@ pub fn first_error_code(response: &Value) -> &str {
     response["errors"][0]["extensions"]["code"]
         .as_str()
         .unwrap_or_else(|| panic!("no coded error in {response:#}"))
+}
+
+/// The types of the events on `orders.order` in the orders service's embedded log, in
+/// publication order.
+pub async fn published_order_events(orders_db: &sea_orm::DatabaseConnection) -> Vec<String> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    use vitrina_shared::bus::log_entity::record;
+    record::Entity::find()
+        .filter(record::Column::Topic.eq("orders.order"))
+        .order_by_asc(record::Column::LogOffset)
+        .all(orders_db)
+        .await
+        .expect("read the orders event log")
+        .iter()
+        .filter_map(|row| row.payload["eventType"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Polls `probe` until it returns `Some`, for effects that follow through events.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut probe: impl FnMut() -> F) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{what} did not happen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -19,3 +19,4 @@ mod permissions;
 mod projection;
 mod reservations;
 mod supergraph;
+mod webhooks;

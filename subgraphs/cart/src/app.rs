@@ -1,18 +1,22 @@
-//! Wiring of the cart service: store, catalog client, schema, HTTP.
+//! Wiring of the cart service: store, catalog client, schema, HTTP, and the consumer of
+//! order events (a placed order takes its lines out of the cart) beside the server.
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use vitrina_shared::{
     auth,
+    bus::{EventBus, EventConsumer, RetryPolicy, TopicHome},
     config::Settings,
     graphql::ErrorCodes,
     http::{HttpService, ReadinessProbe, graphql_routes, service_router},
     redis_store::{self, RedisProbe},
+    shutdown::ShutdownController,
 };
 
 use crate::{
     catalog_client::CatalogClient,
+    events::CartEvents,
     service::Carts,
     store::{CartStore, MemoryCartStore, RedisCartStore},
 };
@@ -21,6 +25,7 @@ use crate::{
 pub struct Application {
     http: HttpService,
     carts: Carts,
+    order_events: EventConsumer<CartEvents>,
 }
 
 impl Application {
@@ -43,6 +48,15 @@ impl Application {
         }
         let catalog = CatalogClient::new(settings.catalog_url())?;
         let carts = Carts::new(store, catalog);
+        let bus = EventBus::from_settings(settings);
+        bus.log_ready("cart");
+        let order_events = bus.consumer(
+            "cart.order-events",
+            "orders.order",
+            TopicHome::Service(settings.orders_url()),
+            CartEvents::new(carts.clone()),
+            RetryPolicy::default(),
+        )?;
         let schema = crate::build_schema(|builder| builder.data(carts.clone()).extension(ErrorCodes))
             .context("the cart schema (subgraphs/cart/schema.graphql) and its resolvers disagree")?;
         let validator = Arc::new(auth::remote_validator(settings, redis.clone()));
@@ -55,7 +69,11 @@ impl Application {
         let http = HttpService::bind(&address, router)
             .await
             .with_context(|| format!("failed to bind the cart to {address}"))?;
-        Ok(Self { http, carts })
+        Ok(Self {
+            http,
+            carts,
+            order_events,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -68,10 +86,17 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.http.run_until_stopped().await.context("cart HTTP server failed")
+        self.run_until(vitrina_shared::shutdown::signal()).await
     }
 
+    /// Serves and consumes order events until `stop` resolves; then drains requests and
+    /// lets the consumer finish the event in hand.
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        self.http.run_until(stop).await.context("cart HTTP server failed")
+        let tasks = ShutdownController::default();
+        let mut consumer_stop = tasks.listener();
+        tokio::spawn(self.order_events.run_until(async move { consumer_stop.recv().await }));
+        let served = self.http.run_until(stop).await.context("cart HTTP server failed");
+        tasks.shutdown().await;
+        served
     }
 }
