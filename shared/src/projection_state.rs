@@ -53,8 +53,11 @@ pub trait ReadModel: Handler + Clone {
     /// The database holding the read model and its `projection_state`.
     fn database(&self) -> &DatabaseConnection;
 
-    /// Where the topic lives when the embedded event log is in use.
-    fn topic_home(&self) -> TopicHome;
+    /// Where the topic lives when the embedded event log is in use: by default the
+    /// service publishes it itself, into the database that holds the read model.
+    fn topic_home(&self) -> TopicHome {
+        TopicHome::ThisProcess(self.database().clone())
+    }
 
     /// Deletes every row of the read model, inside the rebuild's transaction.
     async fn clear(&self, transaction: &DatabaseTransaction) -> Result<(), AppError>;

@@ -246,6 +246,33 @@ async fn twenty_concurrent_checkouts_with_one_key_make_one_order_one_reservation
 }
 
 #[tokio::test]
+async fn two_hundred_concurrent_checkouts_for_the_last_ten_units_place_exactly_ten_orders() {
+    let system = spawn_orders(Duration::from_secs(1800)).await;
+    let lamp = insert_active_product(&system.catalog, "Lamp", 2500, 10).await;
+    let attempts = (0..200).map(|_| {
+        let orders = system.orders.clone();
+        async move {
+            let shopper = customer();
+            orders
+                .checkout(&shopper, "last-units-01", &address(), line(lamp, 1), None)
+                .await
+        }
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    let placed = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+    let refused: Vec<&AppError> = outcomes.iter().filter_map(|outcome| outcome.as_ref().err()).collect();
+    assert_eq!(placed, 10, "exactly the units there were");
+    assert!(
+        refused.iter().all(|error| matches!(error, AppError::Conflict(_))),
+        "every other checkout is a CONFLICT: {refused:?}"
+    );
+    let (on_hand, reserved) = stock_of(&system, lamp).await;
+    assert_eq!((on_hand, reserved), (10, 10), "nothing left to sell, nothing oversold");
+    assert_eq!(order_count(&system.db).await, 10);
+    assert_eq!(simulator_json(&system.paypal, "/simulator/stats").await["orders"], 10);
+}
+
+#[tokio::test]
 async fn cancellation_and_expiry_give_the_stock_back_but_an_approved_order_is_captured_not_expired() {
     let system = spawn_orders(Duration::ZERO).await;
     let lamp = insert_active_product(&system.catalog, "Lamp", 2500, 10).await;

@@ -26,7 +26,7 @@ use sea_orm::{
 use uuid::Uuid;
 use vitrina_shared::{
     AppError,
-    bus::{Handler, HandlerError, TopicHome},
+    bus::{Handler, HandlerError},
     events::{CatalogEvent, EventEnvelope},
     projection_state::{self, ReadModel},
 };
@@ -163,10 +163,6 @@ impl ReadModel for PriceHistory {
 
     fn database(&self) -> &DatabaseConnection {
         &self.db
-    }
-
-    fn topic_home(&self) -> TopicHome {
-        TopicHome::ThisProcess(self.db.clone())
     }
 
     async fn clear(&self, transaction: &DatabaseTransaction) -> Result<(), AppError> {

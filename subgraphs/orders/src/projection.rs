@@ -15,7 +15,7 @@ use sea_orm::{
 };
 use vitrina_shared::{
     AppError,
-    bus::{Handler, HandlerError, TopicHome},
+    bus::{Handler, HandlerError},
     events::{EventEnvelope, OrderEvent},
     projection_state::{self, ReadModel},
 };
@@ -103,10 +103,6 @@ impl ReadModel for OrderView {
 
     fn database(&self) -> &DatabaseConnection {
         &self.db
-    }
-
-    fn topic_home(&self) -> TopicHome {
-        TopicHome::ThisProcess(self.db.clone())
     }
 
     async fn clear(&self, transaction: &DatabaseTransaction) -> Result<(), AppError> {
