@@ -16,6 +16,11 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or_default();
     // The router brings its own runtime (ntex); everything else runs on tokio.
     if let Command::Router = command {
+        // SAFETY: nothing has started a thread yet; the router starts its own below.
+        if let Err(error) = unsafe { vitrina_router::apply_profile() } {
+            eprintln!("router failed: {error}");
+            return ExitCode::FAILURE;
+        }
         return match vitrina_router::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {

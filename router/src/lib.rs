@@ -9,6 +9,7 @@
 // Needed by ntex's way of composing middleware types.
 #![recursion_limit = "256"]
 
+pub mod io;
 pub mod plugins;
 
 use hive_router::{PluginRegistry, error::RouterInitError, init_rustls_crypto_provider, ntex, router_entrypoint};
@@ -18,7 +19,32 @@ pub fn plugin_registry() -> PluginRegistry {
     PluginRegistry::new()
         .register::<plugins::authentication::Authentication>()
         .register::<plugins::client_address::ClientAddress>()
+        .register::<plugins::landing_page::LandingPage>()
+        .register::<plugins::persisted_queries::PersistedQueries>()
         .register::<plugins::request_id::RequestIdPropagation>()
+}
+
+/// Variables the production profile sets when the operator has not: introspection and
+/// Hive Router's built-in laboratory off (the landing-page plugin turns itself off).
+const PRODUCTION_DEFAULTS: [(&str, &str); 2] = [("ROUTER_INTROSPECTION", "false"), ("LABORATORY_ENABLED", "false")];
+
+/// Applies the production profile (`APP_ENV=production`) to the environment Hive Router
+/// reads its configuration from. Returns whether the profile is production.
+///
+/// # Safety
+/// Sets environment variables: call it before any other thread of the process exists
+/// (first thing in `main`).
+pub unsafe fn apply_profile() -> Result<bool, vitrina_shared::config::ConfigError> {
+    let production = vitrina_shared::config::Settings::load()?.is_production();
+    if production {
+        for (name, value) in PRODUCTION_DEFAULTS {
+            if std::env::var_os(name).is_none() {
+                // SAFETY: the caller guarantees no other thread exists yet.
+                unsafe { std::env::set_var(name, value) };
+            }
+        }
+    }
+    Ok(production)
 }
 
 /// Runs the router until it receives Ctrl-C or SIGTERM. Blocks the calling thread: the

@@ -205,6 +205,16 @@ pub const ENVIRONMENT_VARIABLES: &[EnvironmentVariable] = &[
         "Router configuration file (the launcher uses `router/router.yaml`).",
     ),
     EnvironmentVariable::new(
+        "CORS_ALLOWED_ORIGINS",
+        "",
+        "Router: comma-separated browser origins allowed by CORS; replaces the default (Apollo Studio and the embedded Sandbox), so list those too if wanted.",
+    ),
+    EnvironmentVariable::new(
+        "ROUTER_INTROSPECTION",
+        "",
+        "Router: `true` or `false` (a VRL expression); default `true`, and `false` under `APP_ENV=production` unless set.",
+    ),
+    EnvironmentVariable::new(
         "SUPERGRAPH_FILE",
         "",
         "Supergraph the router serves (default `supergraph.graphql` beside `router/`).",

@@ -8,6 +8,7 @@ mod catalog;
 mod catalog_writes;
 mod contract;
 mod docs;
+mod edge;
 mod events;
 mod helpers;
 mod identity;

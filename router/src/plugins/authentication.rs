@@ -7,8 +7,8 @@
 //! subgraph. The header itself is forwarded (router.yaml `headers`), and each subgraph
 //! validates it again: nothing downstream trusts the router's word.
 //!
-//! The validator's I/O (JWKS download, session look-ups over HTTP or Redis) runs on a
-//! small tokio runtime owned by this plugin, independent of the router's ntex workers.
+//! The validator's I/O (JWKS download, session look-ups over HTTP or Redis) runs on the
+//! plugins' tokio runtime ([`crate::io`]), independent of the router's ntex workers.
 
 use std::sync::Arc;
 
@@ -39,21 +39,6 @@ pub struct Authentication {
     io: tokio::runtime::Handle,
 }
 
-/// A runtime for the validator's I/O that lives as long as the process, on its own
-/// thread (so it is never dropped inside the router's async context).
-fn io_runtime() -> std::io::Result<tokio::runtime::Handle> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("vitrina-auth-io")
-        .enable_all()
-        .build()?;
-    let handle = runtime.handle().clone();
-    std::thread::Builder::new()
-        .name("vitrina-auth-runtime".into())
-        .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
-    Ok(handle)
-}
-
 #[async_trait]
 impl RouterPlugin for Authentication {
     type Config = AuthenticationConfig;
@@ -65,15 +50,8 @@ impl RouterPlugin for Authentication {
     fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
         let _config = payload.config()?;
         let settings = Settings::load()?;
-        let io = io_runtime()?;
-        // Plugin init runs inside the router's runtime, where blocking on another one is
-        // not allowed; a scoped thread may.
-        let redis = std::thread::scope(|scope| {
-            scope
-                .spawn(|| io.block_on(vitrina_shared::redis_store::connect_if_configured(&settings)))
-                .join()
-                .map_err(|_| std::io::Error::other("Redis connection thread panicked"))
-        })??;
+        let io = crate::io::runtime()?;
+        let redis = crate::io::block_on_io(vitrina_shared::redis_store::connect_if_configured(&settings))??;
         let validator = Arc::new(auth::remote_validator(&settings, redis));
         Ok(Some(Self { validator, io }))
     }

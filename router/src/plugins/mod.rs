@@ -2,4 +2,6 @@
 
 pub mod authentication;
 pub mod client_address;
+pub mod landing_page;
+pub mod persisted_queries;
 pub mod request_id;

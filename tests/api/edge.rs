@@ -1,0 +1,227 @@
+//! The router at the edge: CORS for Apollo Studio, CSRF prevention, operation limits,
+//! introspection and the Sandbox landing page per profile, Prometheus metrics. Each test
+//! runs the real router process in front of a real catalog.
+
+use reqwest::{StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::helpers::{Store, TestRouter, data, spawn_catalog, spawn_router_with};
+
+async fn spawn_edge(store_env: &[(&str, String)]) -> (crate::helpers::TestCatalog, TestRouter) {
+    let catalog = spawn_catalog(Store::EmbeddedSqlite, true).await;
+    let mut env = vec![("CATALOG_URL", catalog.url.clone())];
+    env.extend(store_env.iter().cloned());
+    let router = spawn_router_with(&env).await;
+    (catalog, router)
+}
+
+fn origin_of(router: &TestRouter) -> String {
+    router.url.trim_end_matches("/graphql").to_owned()
+}
+
+async fn preflight(router: &TestRouter, origin: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, &router.url)
+        .header(header::ORIGIN, origin)
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type,authorization")
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Whether a preflight answer lets `origin` read the response (a browser compares the
+/// allowed origin with its own; the router answers `null` for strangers).
+fn allows(preflight: &reqwest::Response, origin: &str) -> bool {
+    preflight
+        .headers()
+        .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        .is_some_and(|allowed| allowed == origin || allowed == "*")
+}
+
+async fn post(router: &TestRouter, query: &str) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(&router.url)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_cors_preflight_from_apollo_studio_succeeds_and_one_from_another_origin_does_not() {
+    let (_catalog, router) = spawn_edge(&[]).await;
+    let studio = preflight(&router, "https://studio.apollographql.com").await;
+    assert!(studio.status().is_success(), "{}", studio.status());
+    assert_eq!(
+        studio.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(),
+        "https://studio.apollographql.com"
+    );
+    let allowed_headers = studio
+        .headers()
+        .get(header::ACCESS_CONTROL_ALLOW_HEADERS)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed_headers.contains("authorization"), "{allowed_headers}");
+
+    let stranger = preflight(&router, "https://evil.example").await;
+    assert!(!allows(&stranger, "https://evil.example"), "{:?}", stranger.headers());
+}
+
+#[tokio::test]
+async fn storefront_origins_come_from_configuration() {
+    let (_catalog, router) = spawn_edge(&[(
+        "CORS_ALLOWED_ORIGINS",
+        "https://shop.example,https://admin.example".into(),
+    )])
+    .await;
+    let shop = preflight(&router, "https://shop.example").await;
+    assert_eq!(
+        shop.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(),
+        "https://shop.example"
+    );
+    let studio = preflight(&router, "https://studio.apollographql.com").await;
+    assert!(!allows(&studio, "https://studio.apollographql.com"));
+}
+
+#[tokio::test]
+async fn deep_alias_heavy_and_simple_content_type_requests_are_rejected_and_storefront_queries_pass() {
+    let (_catalog, router) = spawn_edge(&[]).await;
+
+    let normal = "{ products(first: 5) { totalCount edges { node { id name price { amount currencyCode } category { name } } } } }";
+    let (status, body) = post(&router, normal).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(data(&body)["products"]["totalCount"].as_i64().unwrap() > 0);
+
+    // Depth 20 through categories' parents.
+    let mut deep = String::from("id");
+    for _ in 0..19 {
+        deep = format!("parent {{ {deep} }}");
+    }
+    let (_, body) = post(&router, &format!("{{ categories {{ {deep} }} }}")).await;
+    assert!(body["data"].is_null(), "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default().to_lowercase();
+    assert!(message.contains("depth"), "{body}");
+
+    let aliases: Vec<String> = (0..500).map(|i| format!("a{i}: __typename")).collect();
+    let (_, body) = post(&router, &format!("{{ {} }}", aliases.join(" "))).await;
+    assert!(body["data"].is_null(), "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default().to_lowercase();
+    assert!(message.contains("alias"), "{body}");
+
+    // Lists nested four deep: refused on its estimated cost before any subgraph is asked.
+    let (_, body) = post(
+        &router,
+        "{ categories { children { children { children { id name } } } } }",
+    )
+    .await;
+    assert!(body["data"].is_null(), "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "COST_ESTIMATED_TOO_EXPENSIVE",
+        "{body}"
+    );
+
+    // A cross-site form could send this without a preflight: refused.
+    let plain = reqwest::Client::new()
+        .post(&router.url)
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(json!({ "query": normal }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.status().is_client_error(), "{}", plain.status());
+    let body: Value = plain.json().await.unwrap_or(Value::Null);
+    assert!(body["data"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn introspection_and_the_sandbox_page_are_on_in_development_and_off_in_production() {
+    let introspection = "{ __schema { queryType { name } } }";
+    let browser_get = |router: &TestRouter| {
+        reqwest::Client::new()
+            .get(format!("{}/", origin_of(router)))
+            .header(header::ACCEPT, "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
+            .send()
+    };
+
+    let (_catalog, development) = spawn_edge(&[]).await;
+    let (_, body) = post(&development, introspection).await;
+    assert_eq!(data(&body)["__schema"]["queryType"]["name"], "Query");
+    let page = browser_get(&development).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("EmbeddedSandbox") && html.contains("/graphql"), "{html}");
+
+    let (_catalog, production) = spawn_edge(&[("APP_ENV", "production".into())]).await;
+    let (_, body) = post(&production, introspection).await;
+    assert!(body["data"].is_null() || body["data"]["__schema"].is_null(), "{body}");
+    assert!(body["errors"][0]["message"].is_string(), "{body}");
+    let page = browser_get(&production).await.unwrap();
+    let html = page.text().await.unwrap_or_default();
+    assert!(!html.contains("EmbeddedSandbox"), "no Sandbox in production");
+    // Production still serves the API.
+    let (status, body) = post(&production, "{ products(first: 1) { totalCount } }").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    data(&body);
+}
+
+#[tokio::test]
+async fn the_router_exposes_prometheus_metrics() {
+    let (_catalog, router) = spawn_edge(&[]).await;
+    post(&router, "{ products(first: 1) { totalCount } }").await;
+    let metrics = reqwest::get(format!("{}/metrics", origin_of(&router))).await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("# TYPE"), "{text}");
+}
+
+#[tokio::test]
+async fn an_automatic_persisted_query_misses_then_registers_then_hits_across_router_instances() {
+    use sha2::{Digest, Sha256};
+    let redis = [("REDIS_URL", crate::helpers::test_redis_url())];
+    let (_catalog, router) = spawn_edge(&redis).await;
+    // A comment makes the document (and its hash) new to the shared Redis on every run.
+    let query = format!("{{ products(first: 2) {{ totalCount }} }} # {}", uuid::Uuid::new_v4());
+    let hash: String = Sha256::digest(query.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let send = |router: &TestRouter, body: Value| {
+        let url = router.url.clone();
+        async move {
+            let response = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (status, miss) = send(&router, json!({ "extensions": extensions })).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        miss["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND",
+        "{miss}"
+    );
+    assert_eq!(miss["errors"][0]["message"], "PersistedQueryNotFound");
+
+    let (_, registered) = send(&router, json!({ "query": query, "extensions": extensions })).await;
+    let total = data(&registered)["products"]["totalCount"].clone();
+
+    let (_, hit) = send(&router, json!({ "extensions": extensions })).await;
+    assert_eq!(data(&hit)["products"]["totalCount"], total);
+
+    // Another router instance (with a catalog of its own) sharing Redis knows it too.
+    let (_other_catalog, other) = spawn_edge(&redis).await;
+    let (_, hit) = send(&other, json!({ "extensions": extensions })).await;
+    assert!(data(&hit)["products"]["totalCount"].is_number(), "{hit}");
+
+    let (status, mismatch) = send(&router, json!({ "query": "{ __typename }", "extensions": extensions })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        mismatch["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_HASH_MISMATCH"
+    );
+}
