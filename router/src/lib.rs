@@ -22,6 +22,7 @@ pub fn plugin_registry() -> PluginRegistry {
         .register::<plugins::landing_page::LandingPage>()
         .register::<plugins::persisted_queries::PersistedQueries>()
         .register::<plugins::request_id::RequestIdPropagation>()
+        .register::<plugins::response_cache::ResponseCache>()
 }
 
 /// Variables the production profile sets when the operator has not: introspection and

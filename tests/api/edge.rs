@@ -225,3 +225,56 @@ async fn an_automatic_persisted_query_misses_then_registers_then_hits_across_rou
         "PERSISTED_QUERY_HASH_MISMATCH"
     );
 }
+
+#[tokio::test]
+async fn anonymous_catalog_reads_are_served_from_the_response_cache_until_a_catalog_event_retires_them() {
+    use catalog_entity::product;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+    // The catalog's own cache off, so what the router answers shows the router's cache.
+    let catalog =
+        crate::helpers::spawn_catalog_with(Store::EmbeddedSqlite, false, &[("CACHE_ENABLED", "false".into())]).await;
+    let lamp = crate::catalog::insert_active_product(&catalog, "Lamp", 2_500, 10).await;
+    let router = spawn_router_with(&[("CATALOG_URL", catalog.url.clone())]).await;
+    let query = format!("{{ product(id: \"{lamp}\") {{ name availableQuantity }} }}");
+
+    let (_, first) = post(&router, &query).await;
+    assert_eq!(
+        data(&first)["product"],
+        json!({ "name": "Lamp", "availableQuantity": 10 })
+    );
+    // The response is stored just after the client has it (never delaying the answer).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Renamed behind the catalog's back (no event): the router still answers from cache.
+    let mut row: product::ActiveModel = product::Entity::find_by_id(lamp)
+        .one(&catalog.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.name = Set("Lamp (renamed quietly)".into());
+    row.update(&catalog.db).await.unwrap();
+    let mut cached = json!(null);
+    for _ in 0..5 {
+        let (_, again) = post(&router, &query).await;
+        cached = data(&again)["product"].clone();
+        assert_eq!(cached["name"], "Lamp", "served from the router's cache");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(cached["availableQuantity"], 10);
+
+    // A real write publishes an event: within a second the router answers fresh data.
+    let written = std::time::Instant::now();
+    catalog.catalog.adjust_stock(lamp, -3, "test", None).await.unwrap();
+    loop {
+        let (_, fresh) = post(&router, &query).await;
+        if data(&fresh)["product"]["availableQuantity"] == 7 {
+            assert_eq!(data(&fresh)["product"]["name"], "Lamp (renamed quietly)");
+            break;
+        }
+        assert!(
+            written.elapsed() < std::time::Duration::from_secs(1),
+            "stale after a second: {fresh}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

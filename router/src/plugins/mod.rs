@@ -5,3 +5,4 @@ pub mod client_address;
 pub mod landing_page;
 pub mod persisted_queries;
 pub mod request_id;
+pub mod response_cache;

@@ -158,12 +158,23 @@ impl Cache {
         settings: &Settings,
         redis: Option<crate::redis_store::RedisConnection>,
     ) -> Self {
+        let ttl = Duration::from_secs(settings.cache.ttl_seconds.max(1));
+        Self::from_settings_with_ttl(name, settings, redis, ttl)
+    }
+
+    /// As [`Cache::from_settings`], with entries living `ttl` instead of
+    /// `CACHE_TTL_SECONDS` (for caches whose entries must be short-lived).
+    pub fn from_settings_with_ttl(
+        name: &'static str,
+        settings: &Settings,
+        redis: Option<crate::redis_store::RedisConnection>,
+        ttl: Duration,
+    ) -> Self {
         let cache = &settings.cache;
         if !cache.enabled {
             tracing::info!(cache = name, "cache disabled (CACHE_ENABLED=false)");
             return Self::disabled();
         }
-        let ttl = Duration::from_secs(cache.ttl_seconds.max(1));
         let max_bytes = cache.memory_max_mb.saturating_mul(1024 * 1024);
         let backend = match (redis, &settings.redis_url) {
             (Some(connection), Some(url)) if cache.near_enabled => {

@@ -1,0 +1,289 @@
+//! Execution stage: a response cache for anonymous catalog reads.
+//!
+//! What is cached, and why that is safe:
+//! - only queries, only without `Authorization` (what the catalog shows depends on the
+//!   caller: managers see drafts), and only when the query plan fetches from the catalog
+//!   alone (a plan touching the cart, orders or identity is never cached);
+//! - only error-free responses, keyed by the normalised operation and its variables;
+//! - every entry lives in one scope, retired (a) after any mutation this router sends to
+//!   the catalog, before its answer leaves, so writes through the router are read back
+//!   fresh at once, and (b)
+//!   by every `catalog.product` event (the router consumes the topic like any other
+//!   service: Kafka, or the catalog's event-log feed), so writes made elsewhere (stock
+//!   taken by orders) are visible as soon as their event is published (well under a
+//!   second); the short TTL bounds what nothing announces.
+//!
+//! Non-blocking: a hit answers without executing; a miss executes normally and the
+//! response is stored afterwards on the plugin I/O runtime, never delaying the client.
+//! Storage is the shared cache: Redis when `REDIS_URL` is set (shared by every router),
+//! else a bounded in-process cache.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::future::{Either, select};
+use hive_router::{
+    async_trait,
+    http::{StatusCode, header::AUTHORIZATION},
+    plugins::{
+        hooks::{
+            on_execute::{OnExecuteResponse, OnExecuteStartHookPayload, OnExecuteStartHookResult},
+            on_plugin_init::{OnPluginInitPayload, OnPluginInitResult},
+        },
+        plugin_trait::{EndHookPayload, RouterPlugin, StartHookPayload},
+    },
+    query_planner::state::supergraph_state::OperationKind,
+};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+use vitrina_shared::{
+    AppError,
+    bus::{EventBus, Handler, HandlerError, RetryPolicy, TopicHome},
+    cache::{Cache, CacheKey},
+    config::Settings,
+    events::EventEnvelope,
+};
+
+/// The scope every cached response lives in; retired by every catalog event.
+const SCOPE: &str = "catalog-responses";
+/// The longest a catalog write's answer waits for the cache to be retired (the shared
+/// cache bounds its own backend calls well below this).
+const INVALIDATION_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseCacheConfig {
+    /// The subgraph whose anonymous reads are cached.
+    #[serde(default = "default_subgraph")]
+    pub subgraph: String,
+    /// The topic whose events invalidate the cache.
+    #[serde(default = "default_topic")]
+    pub topic: String,
+    /// Lifetime of an entry no event retired.
+    #[serde(default = "default_ttl_seconds")]
+    pub ttl_seconds: u64,
+}
+
+fn default_subgraph() -> String {
+    "catalog".to_owned()
+}
+
+fn default_topic() -> String {
+    "catalog.product".to_owned()
+}
+
+fn default_ttl_seconds() -> u64 {
+    30
+}
+
+pub struct ResponseCache {
+    responses: Cache,
+    io: tokio::runtime::Handle,
+    subgraph: String,
+}
+
+/// Retires every cached response on each event published after this process started
+/// (older ones cannot concern entries stored since; the consumer replays them on start).
+struct Invalidator {
+    responses: Cache,
+    started_at: chrono::DateTime<Utc>,
+}
+
+#[async_trait]
+impl Handler for Invalidator {
+    fn name(&self) -> &'static str {
+        "response-cache"
+    }
+
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
+        if event.occurred_at >= self.started_at {
+            self.responses.invalidate(&[SCOPE.to_owned()]).await;
+        }
+        Ok(())
+    }
+}
+
+/// Every subgraph a serialized query plan fetches from.
+fn services_in(plan: &Value, found: &mut Vec<String>) {
+    match plan {
+        Value::Object(fields) => {
+            if let Some(Value::String(service)) = fields.get("serviceName") {
+                found.push(service.clone());
+            }
+            fields.values().for_each(|value| services_in(value, found));
+        }
+        Value::Array(items) => items.iter().for_each(|item| services_in(item, found)),
+        _ => {}
+    }
+}
+
+/// Whether `plan` fetches from `subgraph` at all.
+fn fetches_from(plan: &Value, subgraph: &str) -> bool {
+    let mut services = Vec::new();
+    services_in(plan, &mut services);
+    services.iter().any(|service| service == subgraph)
+}
+
+/// Whether `plan` fetches from `subgraph` and from nothing else.
+fn only_fetches_from(plan: &Value, subgraph: &str) -> bool {
+    let mut services = Vec::new();
+    services_in(plan, &mut services);
+    !services.is_empty() && services.iter().all(|service| service == subgraph)
+}
+
+fn cache_key(operation: &str, variables: &str) -> CacheKey {
+    let digest = Sha256::digest(format!("{operation}\n{variables}").as_bytes());
+    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    CacheKey::new(SCOPE, hex)
+}
+
+#[async_trait]
+impl RouterPlugin for ResponseCache {
+    type Config = ResponseCacheConfig;
+
+    fn plugin_name() -> &'static str {
+        "vitrina_response_cache"
+    }
+
+    fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
+        let config = payload.config()?;
+        let settings = Settings::load()?;
+        let io = crate::io::runtime()?;
+        let redis = crate::io::block_on_io(vitrina_shared::redis_store::connect_if_configured(&settings))??;
+        let _entered = io.enter();
+        let ttl = Duration::from_secs(config.ttl_seconds.max(1));
+        let responses = Cache::from_settings_with_ttl("router-responses", &settings, redis, ttl);
+        // Each router instance must see every event: a consumer group of its own.
+        let group = format!("router.response-cache.{}", uuid::Uuid::new_v4().simple());
+        let consumer = EventBus::from_settings(&settings).consumer(
+            &group,
+            &config.topic,
+            TopicHome::Service(settings.catalog_url()),
+            Invalidator {
+                responses: responses.clone(),
+                started_at: Utc::now(),
+            },
+            RetryPolicy::default(),
+        )?;
+        io.spawn(consumer.run_until(std::future::pending()));
+        Ok(Some(Self {
+            responses,
+            io: io.clone(),
+            subgraph: config.subgraph,
+        }))
+    }
+
+    async fn on_execute<'exec>(
+        &'exec self,
+        payload: OnExecuteStartHookPayload<'exec>,
+    ) -> OnExecuteStartHookResult<'exec> {
+        let kind = payload.operation_for_plan.operation_kind.as_ref();
+        let is_query = kind.is_none_or(|kind| matches!(kind, OperationKind::Query));
+        let is_mutation = kind.is_some_and(|kind| matches!(kind, OperationKind::Mutation));
+        let plan = serde_json::to_value(payload.query_plan).unwrap_or_default();
+        if is_mutation && fetches_from(&plan, &self.subgraph) {
+            // A write through this router: retire the cached responses once it has run and
+            // before its answer leaves, so the writer's next read (and everyone's) is
+            // fresh. Reads that looked up before that store under the retired generation,
+            // where nobody finds them.
+            let responses = self.responses.clone();
+            let io = self.io.clone();
+            return payload.on_end(move |end| {
+                let (done_tx, done_rx) = std::sync::mpsc::channel();
+                io.spawn(async move {
+                    responses.invalidate(&[SCOPE.to_owned()]).await;
+                    let _ = done_tx.send(());
+                });
+                // The hook is synchronous: wait (bounded) for the invalidation, which never
+                // fails and only runs for catalog writes.
+                let _ = done_rx.recv_timeout(INVALIDATION_WAIT);
+                end.proceed()
+            });
+        }
+        let anonymous = !payload.router_http_request.headers.contains_key(AUTHORIZATION);
+        if !anonymous || !is_query || !only_fetches_from(&plan, &self.subgraph) {
+            return payload.proceed();
+        }
+        let variables = payload
+            .variable_values
+            .as_ref()
+            .and_then(|variables| hive_router::sonic_rs::to_string(variables).ok())
+            .unwrap_or_default();
+        let key = cache_key(&payload.operation_for_plan.to_string(), &variables);
+        // One cache call covers the look-up and, on a miss, the store, so the response is
+        // stored under the generation the look-up saw: an invalidation in between makes
+        // the entry unreachable instead of resurrecting old data. Concurrent misses of
+        // one key wait for the first execution (the cache's single flight).
+        let (miss_tx, miss_rx) = oneshot::channel::<()>();
+        let (body_tx, body_rx) = oneshot::channel::<String>();
+        let responses = self.responses.clone();
+        let lookup = self.io.spawn(async move {
+            responses
+                .get_or_load(key, move || async move {
+                    let _ = miss_tx.send(());
+                    // No body (an error, or no execution): nothing is stored.
+                    body_rx.await.map_err(|_| AppError::not_found("response"))
+                })
+                .await
+        });
+        let shared = match select(lookup, miss_rx).await {
+            Either::Left((found, _)) => Some(found),
+            // A miss: execute, then hand the body to the look-up task.
+            Either::Right((Ok(()), _)) => None,
+            // Our loader was dropped unused: another request is executing this very key,
+            // and the look-up gets its answer.
+            Either::Right((Err(_), lookup)) => Some(lookup.await),
+        };
+        match shared {
+            Some(Ok(Ok(body))) => {
+                let output = hive_router::PlanExecutionOutput {
+                    body: body.into_bytes(),
+                    error_count: 0,
+                    status_code: StatusCode::OK,
+                };
+                return payload.end_with_response(OnExecuteResponse::Output(output));
+            }
+            // The cache failed, or the execution this one waited on did: execute, store
+            // nothing.
+            Some(_) => return payload.proceed(),
+            None => {}
+        }
+        payload.on_end(move |end| {
+            if end.errors.is_empty()
+                && let Ok(data) = hive_router::sonic_rs::to_string(&end.data)
+            {
+                // Stored by the look-up task after the client has its answer.
+                let _ = body_tx.send(format!("{{\"data\":{data}}}"));
+            }
+            end.proceed()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn only_plans_that_fetch_from_the_catalog_alone_are_cacheable() {
+        let catalog_only = json!({ "kind": "QueryPlan", "node": { "kind": "Fetch", "serviceName": "catalog" } });
+        assert!(only_fetches_from(&catalog_only, "catalog"));
+        let joined = json!({ "kind": "QueryPlan", "node": { "kind": "Sequence", "nodes": [
+            { "kind": "Fetch", "serviceName": "cart" },
+            { "kind": "Flatten", "node": { "kind": "Fetch", "serviceName": "catalog" } }
+        ] } });
+        assert!(!only_fetches_from(&joined, "catalog"));
+        assert!(!only_fetches_from(&json!({ "kind": "QueryPlan" }), "catalog"));
+    }
+
+    #[test]
+    fn the_key_tells_operations_and_variables_apart() {
+        let a = cache_key("{ products { id } }", "{\"first\":1}");
+        let b = cache_key("{ products { id } }", "{\"first\":2}");
+        assert_ne!(format!("{a:?}"), format!("{b:?}"));
+    }
+}
