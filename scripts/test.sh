@@ -12,8 +12,9 @@ need node "composition drift test (Node.js 18+)"
 need npm "installs the composition package"
 
 # Composition tooling (drift test): install exactly what the lock file pins.
-if ! cmp -s scripts/compose/package-lock.json scripts/compose/node_modules/.package-lock.json 2>/dev/null; then
+if ! cmp -s scripts/compose/package-lock.json scripts/compose/node_modules/.installed-lock.json 2>/dev/null; then
   npm ci --prefix scripts/compose --no-audit --no-fund --loglevel=error
+  cp scripts/compose/package-lock.json scripts/compose/node_modules/.installed-lock.json
 fi
 
 # PostgreSQL for the integration tests (each test creates and drops its own database).

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use vitrina_shared::{config::Settings, telemetry};
+use vitrina_shared::{config::Settings, profile, telemetry};
 
 use crate::{launcher, services::Service};
 
@@ -58,12 +58,16 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             launcher::run(&settings).await
         }
         Command::Serve { service } => {
+            profile::check(&settings, service.name(), service.production_requirements())?;
             let _guard = telemetry::init(service.name(), &settings.log, &settings.log_dir())?;
             service.serve(&settings).await
         }
         Command::Migrate { service } => {
             let _guard = telemetry::init("migrate", &settings.log, &settings.log_dir())?;
             let services = service.map(|s| vec![s]).unwrap_or_else(|| Service::ALL.to_vec());
+            if services.iter().any(|service| *service != Service::Cart) {
+                profile::check(&settings, "migrate", &[profile::Requirement::PostgreSql])?;
+            }
             for service in services {
                 service.migrate(&settings).await?;
             }

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     // The router brings its own runtime (ntex); everything else runs on tokio.
     if let Command::Router = command {
         // SAFETY: nothing has started a thread yet; the router starts its own below.
-        if let Err(error) = unsafe { vitrina_router::apply_profile() } {
+        if let Err(error) = unsafe { vitrina_router::prepare_environment() } {
             eprintln!("router failed: {error}");
             return ExitCode::FAILURE;
         }

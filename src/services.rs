@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::ValueEnum;
 use vitrina_migrations::MigratorTrait;
-use vitrina_shared::{config::Settings, db};
+use vitrina_shared::{config::Settings, db, profile::Requirement};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Service {
@@ -44,6 +44,23 @@ impl Service {
             Service::Catalog => ("CATALOG_URL", settings.catalog_url()),
             Service::Cart => ("CART_URL", settings.cart_url()),
             Service::Orders => ("ORDERS_URL", settings.orders_url()),
+        }
+    }
+
+    /// The real parts the service must be given under `APP_ENV=production`.
+    pub fn production_requirements(self) -> &'static [Requirement] {
+        match self {
+            // Sessions, login throttling and the token-status cache live in Redis; no events.
+            Service::Identity => &[Requirement::PostgreSql, Requirement::Redis],
+            Service::Catalog => &[Requirement::PostgreSql, Requirement::Redis, Requirement::Kafka],
+            // Carts live in Redis; `OrderPlaced` arrives over Kafka.
+            Service::Cart => &[Requirement::Redis, Requirement::Kafka],
+            Service::Orders => &[
+                Requirement::PostgreSql,
+                Requirement::Redis,
+                Requirement::Kafka,
+                Requirement::PayPal,
+            ],
         }
     }
 

@@ -13,6 +13,7 @@ pub mod io;
 pub mod plugins;
 
 use hive_router::{PluginRegistry, error::RouterInitError, init_rustls_crypto_provider, ntex, router_entrypoint};
+use vitrina_shared::profile::Requirement;
 
 /// Every plugin this build knows; `router.yaml` enables and configures them by name.
 pub fn plugin_registry() -> PluginRegistry {
@@ -29,20 +30,48 @@ pub fn plugin_registry() -> PluginRegistry {
 /// Hive Router's built-in laboratory off (the landing-page plugin turns itself off).
 const PRODUCTION_DEFAULTS: [(&str, &str); 2] = [("ROUTER_INTROSPECTION", "false"), ("LABORATORY_ENABLED", "false")];
 
-/// Applies the production profile (`APP_ENV=production`) to the environment Hive Router
-/// reads its configuration from. Returns whether the profile is production.
+/// What the router uses in production: Redis (persisted queries, the response cache,
+/// token status) and Kafka (the catalog events that retire cached responses).
+const PRODUCTION_REQUIREMENTS: [Requirement; 2] = [Requirement::Redis, Requirement::Kafka];
+
+/// Why the router would not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error(transparent)]
+    Config(#[from] vitrina_shared::config::ConfigError),
+    #[error(transparent)]
+    NotReady(#[from] vitrina_shared::profile::ProductionNotReady),
+}
+
+/// Turns Vitrina's settings into the environment Hive Router reads its configuration
+/// from (`router.yaml`'s `from_env` placeholders): the production profile
+/// (`APP_ENV=production`, which also requires real Redis and Kafka) and OTLP trace export
+/// (`OTEL_EXPORTER_OTLP_ENDPOINT`, shared with every other process). Returns whether the
+/// profile is production.
 ///
 /// # Safety
 /// Sets environment variables: call it before any other thread of the process exists
 /// (first thing in `main`).
-pub unsafe fn apply_profile() -> Result<bool, vitrina_shared::config::ConfigError> {
-    let production = vitrina_shared::config::Settings::load()?.is_production();
+pub unsafe fn prepare_environment() -> Result<bool, ProfileError> {
+    let settings = vitrina_shared::config::Settings::load()?;
+    vitrina_shared::profile::check(&settings, "router", &PRODUCTION_REQUIREMENTS)?;
+    let production = settings.is_production();
+    let mut derived: Vec<(&str, String)> = Vec::new();
     if production {
-        for (name, value) in PRODUCTION_DEFAULTS {
-            if std::env::var_os(name).is_none() {
-                // SAFETY: the caller guarantees no other thread exists yet.
-                unsafe { std::env::set_var(name, value) };
-            }
+        derived.extend(PRODUCTION_DEFAULTS.map(|(name, value)| (name, value.to_owned())));
+    }
+    if let Some(endpoint) = settings.log.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {
+        // Hive Router's OTLP/HTTP exporter takes the full traces URL.
+        derived.push(("TELEMETRY_TRACING_SAMPLING_RATE", "1.0".to_owned()));
+        derived.push((
+            "ROUTER_OTLP_TRACES_URL",
+            format!("{}/v1/traces", endpoint.trim_end_matches('/')),
+        ));
+    }
+    for (name, value) in derived {
+        if std::env::var_os(name).is_none() {
+            // SAFETY: the caller guarantees no other thread exists yet.
+            unsafe { std::env::set_var(name, value) };
         }
     }
     Ok(production)

@@ -200,6 +200,11 @@ pub const ENVIRONMENT_VARIABLES: &[EnvironmentVariable] = &[
         "How many daily log files to keep per process (default 14).",
     ),
     EnvironmentVariable::new(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "log.otlp_endpoint",
+        "Optional OTLP/HTTP collector base URL (e.g. `http://otel-collector:4318`): every process, the router included, exports its traces there; unset, nothing is exported.",
+    ),
+    EnvironmentVariable::new(
         "ROUTER_CONFIG_FILE_PATH",
         "",
         "Router configuration file (the launcher uses `router/router.yaml`).",
@@ -213,6 +218,11 @@ pub const ENVIRONMENT_VARIABLES: &[EnvironmentVariable] = &[
         "ROUTER_INTROSPECTION",
         "",
         "Router: `true` or `false` (a VRL expression); default `true`, and `false` under `APP_ENV=production` unless set.",
+    ),
+    EnvironmentVariable::new(
+        "ROUTER_RESPONSE_CACHE_ENABLED",
+        "",
+        "Router: `false` turns the response cache for anonymous catalog reads off (default `true`; the load harness compares both).",
     ),
     EnvironmentVariable::new(
         "SUPERGRAPH_FILE",
@@ -358,6 +368,8 @@ pub struct LogSettings {
     /// `None` means `data_dir/logs`.
     pub dir: Option<PathBuf>,
     pub retention_days: usize,
+    /// OTLP/HTTP collector base URL; `None` exports no traces.
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

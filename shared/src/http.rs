@@ -2,9 +2,10 @@
 //!
 //! `POST /graphql` runs any async-graphql executor (the code-first schemas and the cart's
 //! dynamic schema alike); `GET /health` answers while the process lives; `GET /ready`
-//! answers 200 only when every [`ReadinessProbe`] passes. Each request gets a request id
-//! (the caller's `x-request-id`, e.g. from the router, or a fresh UUID v7), a tracing span
-//! carrying it, and the id echoed in the response. Before any GraphQL executes, the
+//! answers 200 only when every [`ReadinessProbe`] passes; `GET /metrics` is Prometheus. Each
+//! request gets a request id (the caller's `x-request-id`, e.g. from the router, or a fresh
+//! UUID v7), a tracing span carrying it and the W3C trace id of a `traceparent` header, the
+//! id echoed in the response, and its count and latency recorded by route and status. Before any GraphQL executes, the
 //! `Authorization` header is validated ([`TokenValidator`]): the resolvers see a
 //! [`Caller`], and a request with a bad token gets `UNAUTHENTICATED` without running.
 
@@ -20,9 +21,13 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
+use opentelemetry::{propagation::TextMapPropagator as _, trace::TraceContextExt as _};
+use opentelemetry_http::HeaderExtractor;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tokio::net::TcpListener;
 use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{
     AppError,
@@ -47,6 +52,10 @@ pub trait ReadinessProbe: Send + Sync {
 /// The id of the request being served, available to resolvers as GraphQL context data.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// The service serving the request, for metrics recorded below the HTTP layer.
+#[derive(Debug, Clone, Copy)]
+struct ServedBy(&'static str);
 
 /// The caller's HTTP headers, for resolvers that need them (authorization, client info).
 #[derive(Debug, Clone)]
@@ -75,6 +84,7 @@ pub fn graphql_routes<E: Executor>(executor: E, validator: Arc<TokenValidator>) 
 async fn graphql_handler<E: Executor>(
     State(state): State<GraphqlState<E>>,
     Extension(request_id): Extension<RequestId>,
+    Extension(ServedBy(service)): Extension<ServedBy>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     request: GraphQLRequest,
@@ -86,7 +96,9 @@ async fn graphql_handler<E: Executor>(
         Ok(caller) => caller,
         Err(error) => {
             let error = AppError::from(error).extend().into_server_error(Default::default());
-            return async_graphql::Response::from_errors(vec![error]).into();
+            let response = async_graphql::Response::from_errors(vec![error]);
+            count_errors(service, &response);
+            return response.into();
         }
     };
     if let Caller::User(principal) = &caller {
@@ -99,7 +111,22 @@ async fn graphql_handler<E: Executor>(
         .data(caller)
         .data(client)
         .data(RequestHeaders(headers));
-    state.executor.execute(request).await.into()
+    let response = state.executor.execute(request).await;
+    count_errors(service, &response);
+    response.into()
+}
+
+/// `graphql_errors_total{service, code}`: what clients are told went wrong, by stable code
+/// (`UNCODED` for errors async-graphql raises itself, such as a document that does not
+/// validate).
+fn count_errors(service: &'static str, response: &async_graphql::Response) {
+    for error in &response.errors {
+        let code = match error.extensions.as_ref().and_then(|extensions| extensions.get("code")) {
+            Some(async_graphql::Value::String(code)) => code.clone(),
+            _ => "UNCODED".to_owned(),
+        };
+        metrics::counter!("graphql_errors_total", "service" => service, "code" => code).increment(1);
+    }
 }
 
 /// The client's address and user agent, as far as this service can tell.
@@ -182,22 +209,42 @@ async fn request_span(service: &'static str, mut request: Request, next: Next) -
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     request.extensions_mut().insert(RequestId(request_id.clone()));
+    request.extensions_mut().insert(ServedBy(service));
+    let route = route_label(request.uri().path());
     let span = tracing::info_span!(
         "request",
         service,
         request_id = %request_id,
+        trace_id = tracing::field::Empty,
         method = %request.method(),
         path = %request.uri().path()
     );
+    join_callers_trace(&span, request.headers());
     let started = std::time::Instant::now();
     async move {
         let mut response = next.run(request).await;
-        let status = response.status().as_u16();
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        if response.status().is_server_error() {
-            tracing::warn!(status, elapsed_ms, "request finished");
+        let status = response.status();
+        let elapsed = started.elapsed();
+        // An unknown path must not mint a new series per path a scanner tries.
+        let route = if status == StatusCode::NOT_FOUND {
+            "unmatched"
         } else {
-            tracing::debug!(status, elapsed_ms, "request finished");
+            route
+        };
+        metrics::counter!(
+            "http_requests_total",
+            "service" => service,
+            "route" => route,
+            "status" => status.as_u16().to_string()
+        )
+        .increment(1);
+        metrics::histogram!("http_request_duration_seconds", "service" => service, "route" => route)
+            .record(elapsed.as_secs_f64());
+        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), elapsed_ms, "request finished");
+        } else {
+            tracing::debug!(status = status.as_u16(), elapsed_ms, "request finished");
         }
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
@@ -206,6 +253,36 @@ async fn request_span(service: &'static str, mut request: Request, next: Next) -
     }
     .instrument(span)
     .await
+}
+
+/// Makes `span` part of the caller's W3C trace (`traceparent`), and records that trace's id
+/// on it for the logs. With OTLP export on, the span is exported as a child of the
+/// caller's; without a caller's trace, an exported span starts a trace of its own.
+fn join_callers_trace(span: &tracing::Span, headers: &HeaderMap) {
+    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    let parent_trace = parent.span().span_context().clone();
+    // Without the OTLP layer there is no OpenTelemetry span to attach: nothing to do.
+    let _ = span.set_parent(parent);
+    let own_trace = span.context().span().span_context().clone();
+    if let Some(trace) = [own_trace, parent_trace].into_iter().find(|trace| trace.is_valid()) {
+        span.record("trace_id", tracing::field::display(trace.trace_id()));
+    }
+}
+
+/// The `route` label: the path's first segment among the routes services serve, so the
+/// series stay few whatever paths clients send.
+fn route_label(path: &str) -> &'static str {
+    match path.split('/').nth(1).unwrap_or_default() {
+        "graphql" => "/graphql",
+        "health" => "/health",
+        "ready" => "/ready",
+        "metrics" => "/metrics",
+        "internal" => "/internal",
+        "webhooks" => "/webhooks",
+        "paypal-simulator" => "/paypal-simulator",
+        ".well-known" => "/.well-known",
+        _ => "other",
+    }
 }
 
 /// Ids come from clients too: keep them short and printable so they cannot forge log lines.

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod money;
 pub mod outbox;
 pub mod pagination;
+pub mod profile;
 pub mod projection_state;
 pub mod redis_store;
 pub mod reservations;

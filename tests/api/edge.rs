@@ -156,7 +156,14 @@ async fn introspection_and_the_sandbox_page_are_on_in_development_and_off_in_pro
     let html = page.text().await.unwrap();
     assert!(html.contains("EmbeddedSandbox") && html.contains("/graphql"), "{html}");
 
-    let (_catalog, production) = spawn_edge(&[("APP_ENV", "production".into())]).await;
+    // Production requires real Redis and Kafka (a broker this test starts).
+    let kafka = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let production_env = [
+        ("APP_ENV", "production".to_owned()),
+        ("REDIS_URL", crate::helpers::test_redis_url()),
+        ("KAFKA_BROKERS", kafka.bootstrap_servers()),
+    ];
+    let (_catalog, production) = spawn_edge(&production_env).await;
     let (_, body) = post(&production, introspection).await;
     assert!(body["data"].is_null() || body["data"]["__schema"].is_null(), "{body}");
     assert!(body["errors"][0]["message"].is_string(), "{body}");

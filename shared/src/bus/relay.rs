@@ -15,8 +15,8 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
     sea_query::{Expr, ExprTrait as _},
 };
 
@@ -80,6 +80,7 @@ impl OutboxRelay {
             .all(connection)
             .await?;
         if rows.is_empty() {
+            self.record_backlog(0);
             return Ok(0);
         }
         let events: Vec<EventEnvelope> = rows.iter().map(envelope).collect();
@@ -108,7 +109,23 @@ impl OutboxRelay {
                 .await?;
         }
         metrics::counter!("outbox_events_published_total", "service" => self.service).increment(acknowledged as u64);
+        let backlog = if (rows.len() as u64) < BATCH {
+            (rows.len() - acknowledged) as u64
+        } else {
+            outbox::Entity::find()
+                .filter(Column::PublishedAt.is_null())
+                .count(connection)
+                .await?
+                .saturating_sub(acknowledged as u64)
+        };
+        self.record_backlog(backlog);
         outcome.map(|()| acknowledged).map_err(RelayError::from)
+    }
+
+    /// `outbox_backlog{service}`: committed events not yet acknowledged by the broker. It
+    /// grows while the broker is away and must return to 0 after.
+    fn record_backlog(&self, backlog: u64) {
+        metrics::gauge!("outbox_backlog", "service" => self.service).set(backlog as f64);
     }
 
     /// Publishes until `stop` resolves: batch after batch, idling when the outbox is
