@@ -1,0 +1,81 @@
+//! What a run measures and against what; every option has an environment variable so
+//! `scripts/bench.sh` can pass the competitors it prepared.
+
+use std::{path::PathBuf, time::Duration};
+
+#[derive(Debug, clap::Parser)]
+#[command(about = "Vitrina's load harness: starts what it measures, drives it, writes bench/results/")]
+pub struct Options {
+    /// Development mode (≤ 2 minutes): 10,000 products, short measurements, our router
+    /// and the direct subgraph only.
+    #[arg(long)]
+    pub quick: bool,
+    /// Concurrent clients of every measurement.
+    #[arg(long, env = "BENCH_CONCURRENCY", default_value_t = 32)]
+    pub concurrency: usize,
+    /// Measured seconds per target (default 10, quick 3).
+    #[arg(long, env = "BENCH_SECONDS")]
+    pub seconds: Option<u64>,
+    /// Interleaved rounds per comparison; each target's median round is reported
+    /// (default 3, quick 1).
+    #[arg(long, env = "BENCH_ROUNDS")]
+    pub rounds: Option<usize>,
+    /// Unmeasured seconds before each measurement (default 2, quick 1).
+    #[arg(long, env = "BENCH_WARMUP_SECONDS")]
+    pub warmup_seconds: Option<u64>,
+    /// PostgreSQL server (no database): each run creates its own databases and drops them.
+    #[arg(
+        long,
+        env = "BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
+    pub postgres: String,
+    /// Redis for carts, sessions, caches and persisted queries.
+    #[arg(long, env = "BENCH_REDIS_URL", default_value = "redis://127.0.0.1:6379/14")]
+    pub redis: String,
+    /// Size of the large catalog (listing p99 is compared against 10,000 products).
+    #[arg(long, env = "BENCH_LARGE_CATALOG", default_value_t = 1_000_000)]
+    pub large_catalog: u64,
+    /// The `vitrina` binary (default: beside this one).
+    #[arg(long, env = "VITRINA_BIN")]
+    pub vitrina: Option<PathBuf>,
+    /// The stock Hive Router binary of the same version (`scripts/bench.sh` builds it).
+    #[arg(long, env = "STOCK_HIVE_ROUTER_BIN")]
+    pub stock_router: Option<PathBuf>,
+    /// Directory holding `server.mjs` and its installed `node_modules` (Apollo Gateway).
+    #[arg(long, env = "APOLLO_GATEWAY_DIR")]
+    pub gateway_dir: Option<PathBuf>,
+    /// The nginx binary for the reverse-proxy floor.
+    #[arg(long, env = "NGINX_BIN")]
+    pub nginx: Option<PathBuf>,
+    /// Where the report goes.
+    #[arg(long, env = "BENCH_OUT", default_value = "bench/results")]
+    pub out: PathBuf,
+}
+
+impl Options {
+    pub fn measure(&self) -> Duration {
+        Duration::from_secs(self.seconds.unwrap_or(if self.quick { 3 } else { 10 }))
+    }
+
+    pub fn rounds(&self) -> usize {
+        self.rounds.unwrap_or(if self.quick { 1 } else { 3 }).max(1)
+    }
+
+    pub fn warmup(&self) -> Duration {
+        Duration::from_secs(self.warmup_seconds.unwrap_or(if self.quick { 1 } else { 2 }))
+    }
+
+    pub fn vitrina_binary(&self) -> anyhow::Result<PathBuf> {
+        if let Some(path) = &self.vitrina {
+            return Ok(path.clone());
+        }
+        let beside = std::env::current_exe()?.with_file_name("vitrina");
+        anyhow::ensure!(
+            beside.exists(),
+            "no `vitrina` binary at {} (build it with `cargo build --release --bin vitrina`, or set VITRINA_BIN)",
+            beside.display()
+        );
+        Ok(beside)
+    }
+}

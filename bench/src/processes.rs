@@ -1,0 +1,114 @@
+//! The processes under test: started on free ports, stopped when dropped, and measured for
+//! peak resident memory.
+//!
+//! Peak RSS is the kernel's own high-water mark (`VmHWM` in `/proc/<pid>/status`), summed
+//! over the process and its children (nginx's workers). Before each measurement the mark
+//! is reset (`5` to `/proc/<pid>/clear_refs`), so the peak reported is that measurement's.
+
+use std::{
+    path::Path,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use tokio::process::{Child, Command};
+
+/// A running process; killed when dropped.
+pub struct Process {
+    pub name: String,
+    child: Child,
+}
+
+impl Process {
+    /// Starts `program` with `env`, its output appended to `log_dir/<name>.log`.
+    pub fn start(
+        name: &str,
+        program: &Path,
+        args: &[&str],
+        env: &[(String, String)],
+        log_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let log = std::fs::File::create(log_dir.join(format!("{name}.log")))
+            .with_context(|| format!("failed to create the log of {name}"))?;
+        let child = Command::new(program)
+            .args(args)
+            .envs(env.iter().map(|(key, value)| (key.as_str(), value.as_str())))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("failed to start {name} ({})", program.display()))?;
+        Ok(Self {
+            name: name.to_owned(),
+            child,
+        })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Resets the kernel's peak-RSS mark of the process and its children.
+    pub fn reset_peak_rss(&self) {
+        for pid in self.pid().map(family).unwrap_or_default() {
+            let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+        }
+    }
+
+    /// Peak RSS in bytes since the last reset, summed over the process and its children.
+    pub fn peak_rss_bytes(&self) -> Option<u64> {
+        let pids = family(self.pid()?);
+        let total: u64 = pids.iter().filter_map(|pid| vm_hwm_bytes(*pid)).sum();
+        (total > 0).then_some(total)
+    }
+}
+
+/// `pid` and its direct children.
+fn family(pid: u32) -> Vec<u32> {
+    let mut pids = vec![pid];
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.filter_map(Result::ok) {
+            if let Ok(children) = std::fs::read_to_string(task.path().join("children")) {
+                pids.extend(
+                    children
+                        .split_whitespace()
+                        .filter_map(|child| child.parse::<u32>().ok()),
+                );
+            }
+        }
+    }
+    pids
+}
+
+fn vm_hwm_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes * 1024)
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("failed to find a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Waits until `url` answers 2xx (a GET), failing after `timeout`.
+pub async fn wait_ready(url: &str, timeout: Duration) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(response) = http.get(url).send().await
+            && response.status().is_success()
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{url} did not become ready within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

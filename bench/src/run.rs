@@ -1,0 +1,600 @@
+//! One run: prepare the databases, start the system and the competitors, measure every
+//! scenario against every target, write the report, clean up.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::Context as _;
+
+use crate::{
+    load::{self, Iteration, LoadResult},
+    options::Options,
+    processes::{Process, free_port, wait_ready},
+    report::{self, Row},
+    scenarios::{self, Data},
+    seed::{self, BenchDatabase},
+};
+
+/// Products of the everyday catalog; the large one has `--large-catalog`.
+const SMALL_CATALOG: u64 = 10_000;
+const CATEGORIES: usize = 100;
+/// Product ids the scenarios draw from.
+const SAMPLED_PRODUCTS: u64 = 5_000;
+
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let admin = seed::connect(&format!("{}/postgres", options.postgres.trim_end_matches('/'))).await?;
+    let work = tempfile::Builder::new().prefix("vitrina-bench-").tempdir()?;
+    let mut databases = Vec::new();
+    let outcome = measure_everything(&options, work.path(), &admin, &mut databases).await;
+    for database in databases {
+        database.drop(&admin).await;
+    }
+    if outcome.is_err() {
+        // Keep the processes' logs for the post-mortem.
+        eprintln!("bench: logs kept in {}", work.keep().display());
+    }
+    outcome
+}
+
+/// Where the processes' URLs and ports are.
+#[derive(Debug, Clone, Copy)]
+struct Ports {
+    identity: u16,
+    catalog: u16,
+    cart: u16,
+    orders: u16,
+}
+
+impl Ports {
+    fn free() -> anyhow::Result<Self> {
+        Ok(Self {
+            identity: free_port()?,
+            catalog: free_port()?,
+            cart: free_port()?,
+            orders: free_port()?,
+        })
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let url = |port: u16| format!("http://127.0.0.1:{port}/graphql");
+        [
+            ("IDENTITY_PORT", self.identity.to_string()),
+            ("CATALOG_PORT", self.catalog.to_string()),
+            ("CART_PORT", self.cart.to_string()),
+            ("ORDERS_PORT", self.orders.to_string()),
+            ("IDENTITY_URL", url(self.identity)),
+            ("CATALOG_URL", url(self.catalog)),
+            ("CART_URL", url(self.cart)),
+            ("ORDERS_URL", url(self.orders)),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect()
+    }
+}
+
+/// What every `vitrina` process of the run shares.
+struct Launch<'a> {
+    options: &'a Options,
+    vitrina: PathBuf,
+    repo: PathBuf,
+    work: &'a Path,
+}
+
+impl Launch<'_> {
+    fn env(&self, database_url: &str, ports: &Ports, data_dir: &str) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            ("VITRINA_CONFIG", self.work.join("absent.toml").display().to_string()),
+            ("DATA_DIR", self.work.join(data_dir).display().to_string()),
+            ("DATABASE_URL", database_url.to_owned()),
+            ("REDIS_URL", self.options.redis.clone()),
+            ("LOG_LEVEL", "warn".to_owned()),
+            // Shoppers sign in once, before the measurements.
+            ("ACCESS_TOKEN_TTL_SECONDS", "14400".to_owned()),
+            (
+                "ROUTER_CONFIG_FILE_PATH",
+                self.repo.join("router/router.yaml").display().to_string(),
+            ),
+            (
+                "SUPERGRAPH_FILE",
+                self.repo.join("supergraph.graphql").display().to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect();
+        env.extend(ports.env());
+        env
+    }
+
+    async fn migrate(&self, database_url: &str, service: Option<&str>) -> anyhow::Result<()> {
+        let mut args = vec!["migrate"];
+        if let Some(service) = service {
+            args.extend(["--service", service]);
+        }
+        let status = tokio::process::Command::new(&self.vitrina)
+            .args(&args)
+            .envs(self.env(database_url, &Ports::free()?, "migrate"))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "`vitrina migrate` failed on {database_url}");
+        Ok(())
+    }
+
+    /// `vitrina serve <service>`, known in the report as `name`.
+    async fn subgraph(
+        &self,
+        name: &str,
+        service: &str,
+        env: &[(String, String)],
+        port: u16,
+    ) -> anyhow::Result<Process> {
+        let process = Process::start(name, &self.vitrina, &["serve", service], env, self.work)?;
+        wait_ready(&format!("http://127.0.0.1:{port}/ready"), Duration::from_secs(60))
+            .await
+            .with_context(|| format!("{name} did not start (see its log)"))?;
+        Ok(process)
+    }
+
+    /// Our router (`vitrina router`), with or without its response cache.
+    async fn router(
+        &self,
+        name: &str,
+        env: &[(String, String)],
+        response_cache: bool,
+    ) -> anyhow::Result<(Process, String)> {
+        let port = free_port()?;
+        let mut env = env.to_vec();
+        env.push(("ROUTER_PORT".into(), port.to_string()));
+        env.push(("ROUTER_RESPONSE_CACHE_ENABLED".into(), response_cache.to_string()));
+        let process = Process::start(name, &self.vitrina, &["router"], &env, self.work)?;
+        let url = format!("http://127.0.0.1:{port}/graphql");
+        wait_ready(&format!("http://127.0.0.1:{port}/health"), Duration::from_secs(60)).await?;
+        Ok((process, url))
+    }
+
+    /// The stock Hive Router binary with our configuration minus our plugins.
+    async fn stock_router(&self, binary: &Path, env: &[(String, String)]) -> anyhow::Result<(Process, String)> {
+        let config = std::fs::read_to_string(self.repo.join("router/router.yaml"))?;
+        let (without_plugins, _) = config
+            .split_once("\nplugins:")
+            .context("router.yaml has no `plugins:` section at its end")?;
+        let path = self.work.join("stock-router.yaml");
+        std::fs::write(&path, format!("{without_plugins}\n"))?;
+        let port = free_port()?;
+        let mut env = env.to_vec();
+        env.push(("ROUTER_PORT".into(), port.to_string()));
+        env.push(("ROUTER_CONFIG_FILE_PATH".into(), path.display().to_string()));
+        let process = Process::start("stock-hive-router", binary, &[], &env, self.work)?;
+        wait_ready(&format!("http://127.0.0.1:{port}/health"), Duration::from_secs(60)).await?;
+        Ok((process, format!("http://127.0.0.1:{port}/graphql")))
+    }
+
+    /// Apollo Gateway (Node) on the same supergraph and subgraphs.
+    async fn gateway(&self, dir: &Path, env: &[(String, String)]) -> anyhow::Result<(Process, String)> {
+        let port = free_port()?;
+        let mut env = env.to_vec();
+        env.push(("PORT".into(), port.to_string()));
+        env.push(("NODE_ENV".into(), "production".into()));
+        let script = dir.join("server.mjs");
+        let node = PathBuf::from("node");
+        let process = Process::start(
+            "apollo-gateway",
+            &node,
+            &[script.to_str().context("non-UTF-8 path")?],
+            &env,
+            self.work,
+        )?;
+        wait_ready(&format!("http://127.0.0.1:{port}/health"), Duration::from_secs(60)).await?;
+        Ok((process, format!("http://127.0.0.1:{port}/graphql")))
+    }
+
+    /// nginx as a plain reverse-proxy hop in front of the catalog.
+    async fn nginx(&self, binary: &Path, catalog_port: u16) -> anyhow::Result<(Process, String)> {
+        let port = free_port()?;
+        let prefix = self.work.join("nginx");
+        std::fs::create_dir_all(prefix.join("logs"))?;
+        let config = format!(
+            "daemon off;\nworker_processes 1;\nerror_log {prefix}/logs/error.log warn;\npid {prefix}/nginx.pid;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {prefix}/body;\n  proxy_temp_path {prefix}/proxy;\n\
+             \x20 upstream catalog {{ server 127.0.0.1:{catalog_port}; keepalive 64; }}\n\
+             \x20 server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://catalog;\n\
+             \x20     proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n    }}\n  }}\n}}\n",
+            prefix = prefix.display()
+        );
+        let path = prefix.join("nginx.conf");
+        std::fs::write(&path, config)?;
+        let process = Process::start(
+            "nginx",
+            binary,
+            &[
+                "-p",
+                prefix.to_str().context("non-UTF-8 path")?,
+                "-c",
+                path.to_str().context("non-UTF-8 path")?,
+            ],
+            &[],
+            self.work,
+        )?;
+        wait_ready(&format!("http://127.0.0.1:{port}/health"), Duration::from_secs(30)).await?;
+        Ok((process, format!("http://127.0.0.1:{port}/graphql")))
+    }
+}
+
+/// One target of a comparison: what to drive, and whose memory to watch.
+struct Candidate<'a> {
+    target: String,
+    iteration: Iteration,
+    watched: Vec<&'a Process>,
+}
+
+impl<'a> Candidate<'a> {
+    fn new(target: &str, iteration: Iteration, watched: Vec<&'a Process>) -> Self {
+        Self {
+            target: target.to_owned(),
+            iteration,
+            watched,
+        }
+    }
+}
+
+/// One round of one candidate: the load result and each watched process's peak RSS.
+type Measured = (LoadResult, Vec<(String, u64)>);
+
+/// The measurements of one run, in order.
+struct Bench<'a> {
+    options: &'a Options,
+    rows: Vec<Row>,
+}
+
+impl Bench<'_> {
+    /// Measures every candidate of `scenario` in interleaved rounds (A B C, A B C, …) and
+    /// keeps each one's median round by throughput, so a drift of the machine during the
+    /// comparison cannot favour one of them. Peak RSS is the highest of the rounds.
+    async fn compare(&mut self, scenario: &str, candidates: Vec<Candidate<'_>>) {
+        self.compare_at(scenario, candidates, self.options.concurrency).await;
+    }
+
+    /// [`Bench::compare`] with `concurrency` clients instead of the run's.
+    async fn compare_at(&mut self, scenario: &str, candidates: Vec<Candidate<'_>>, concurrency: usize) {
+        let mut rounds: Vec<Vec<Measured>> = candidates.iter().map(|_| Vec::new()).collect();
+        for _ in 0..self.options.rounds() {
+            for (candidate, results) in candidates.iter().zip(&mut rounds) {
+                results.push(self.measure_once(candidate, concurrency).await);
+            }
+        }
+        for (candidate, mut results) in candidates.into_iter().zip(rounds) {
+            let mut peak_rss: Vec<(String, u64)> = Vec::new();
+            for (_, rss) in &results {
+                for (name, bytes) in rss {
+                    match peak_rss.iter_mut().find(|(known, _)| known == name) {
+                        Some((_, peak)) => *peak = (*peak).max(*bytes),
+                        None => peak_rss.push((name.clone(), *bytes)),
+                    }
+                }
+            }
+            results.sort_by(|a, b| a.0.throughput().total_cmp(&b.0.throughput()));
+            let (result, _) = results.swap_remove(results.len() / 2);
+            eprintln!(
+                "bench: {scenario:<24} {:<36} {:>7.0}/s p50 {:>7.2} ms p99 {:>7.2} ms errors {}{}",
+                candidate.target,
+                result.throughput(),
+                result.ms(0.50),
+                result.ms(0.99),
+                result.errors,
+                result
+                    .first_error
+                    .as_deref()
+                    .map(|error| format!(" (first: {})", error.chars().take(160).collect::<String>()))
+                    .unwrap_or_default(),
+            );
+            self.rows.push(Row {
+                scenario: scenario.to_owned(),
+                target: candidate.target,
+                result,
+                peak_rss,
+            });
+        }
+    }
+
+    async fn measure_once(&self, candidate: &Candidate<'_>, concurrency: usize) -> Measured {
+        for process in &candidate.watched {
+            process.reset_peak_rss();
+        }
+        let result = load::drive(
+            concurrency,
+            self.options.warmup(),
+            self.options.measure(),
+            candidate.iteration.clone(),
+        )
+        .await;
+        let rss = candidate
+            .watched
+            .iter()
+            .map(|process| (process.name.clone(), process.peak_rss_bytes().unwrap_or(0)))
+            .collect();
+        (result, rss)
+    }
+}
+
+async fn measure_everything(
+    options: &Options,
+    work: &Path,
+    admin: &sea_orm::DatabaseConnection,
+    databases: &mut Vec<BenchDatabase>,
+) -> anyhow::Result<()> {
+    let started = chrono::Utc::now();
+    let launch = Launch {
+        options,
+        vitrina: options.vitrina_binary()?,
+        repo: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("bench/ has no parent")?
+            .to_path_buf(),
+        work,
+    };
+
+    // The everyday system: 10,000 products, every subgraph, on this machine's PostgreSQL
+    // and Redis, events through the outbox into the embedded event log.
+    let small = BenchDatabase::create(admin, &options.postgres, "small").await?;
+    let small_url = small.url.clone();
+    databases.push(small);
+    launch.migrate(&small_url, None).await?;
+    let db = seed::connect(&small_url).await?;
+    let categories = seed::seed_catalog(&db, SMALL_CATALOG, CATEGORIES).await?;
+    let products = seed::product_ids(&db, SAMPLED_PRODUCTS).await?;
+    let ports = Ports::free()?;
+    let env = launch.env(&small_url, &ports, "small");
+    let identity = launch.subgraph("identity", "identity", &env, ports.identity).await?;
+    let catalog = launch.subgraph("catalog", "catalog", &env, ports.catalog).await?;
+    let orders = launch.subgraph("orders", "orders", &env, ports.orders).await?;
+    let cart = launch.subgraph("cart", "cart", &env, ports.cart).await?;
+    let (router, router_url) = launch.router("router", &env, true).await?;
+    let (router_uncached, router_uncached_url) = launch.router("router-no-response-cache", &env, false).await?;
+
+    let shoppers = seed::shoppers(&router_url, options.concurrency).await?;
+    let guest_tokens = seed::guest_carts(&router_url, &products, options.concurrency, 3).await?;
+    let data = Arc::new(Data {
+        categories,
+        products,
+        guest_tokens,
+        shoppers,
+    });
+    let competitors = Competitors::start(&launch, options, &env, ports.catalog).await?;
+
+    let mut bench = Bench {
+        options,
+        rows: Vec::new(),
+    };
+    let catalog_direct = format!("http://127.0.0.1:{}/graphql", ports.catalog);
+    let subgraphs = [&identity, &catalog, &cart, &orders];
+    let watched = |router| with_router(&subgraphs, router);
+
+    // (a) listing: the floor (the subgraph itself), a plain proxy hop, the routers.
+    let mut candidates = vec![Candidate::new(
+        DIRECT,
+        scenarios::listing(&catalog_direct, data.clone()),
+        vec![&catalog],
+    )];
+    if let Some((nginx, url)) = &competitors.nginx {
+        candidates.push(Candidate::new(
+            NGINX,
+            scenarios::listing(url, data.clone()),
+            vec![&catalog, nginx],
+        ));
+    }
+    candidates.push(Candidate::new(
+        OURS_UNCACHED,
+        scenarios::listing(&router_uncached_url, data.clone()),
+        watched(&router_uncached),
+    ));
+    candidates.push(Candidate::new(
+        OURS,
+        scenarios::listing(&router_url, data.clone()),
+        watched(&router),
+    ));
+    candidates.extend(competitors.candidates(&subgraphs, |url| scenarios::listing(url, data.clone())));
+    bench.compare(LISTING, candidates).await;
+
+    // The hop's own latency, on an idle machine: one client, so nothing queues for a core.
+    let mut candidates = vec![
+        Candidate::new(
+            DIRECT,
+            scenarios::listing(&catalog_direct, data.clone()),
+            vec![&catalog],
+        ),
+        Candidate::new(
+            OURS_UNCACHED,
+            scenarios::listing(&router_uncached_url, data.clone()),
+            watched(&router_uncached),
+        ),
+    ];
+    if let Some((nginx, url)) = &competitors.nginx {
+        candidates.push(Candidate::new(
+            NGINX,
+            scenarios::listing(url, data.clone()),
+            vec![&catalog, nginx],
+        ));
+    }
+    if let Some((stock, url)) = &competitors.stock {
+        candidates.push(Candidate::new(
+            STOCK,
+            scenarios::listing(url, data.clone()),
+            watched(stock),
+        ));
+    }
+    bench.compare_at(LISTING_ONE_CLIENT, candidates, 1).await;
+
+    // (b) product page + cart: a join across two subgraphs (never response-cached).
+    let mut candidates = vec![Candidate::new(
+        OURS,
+        scenarios::product_page(&router_url, data.clone()),
+        watched(&router),
+    )];
+    candidates.extend(competitors.candidates(&subgraphs, |url| scenarios::product_page(url, data.clone())));
+    bench.compare("b product page + cart", candidates).await;
+
+    // (d) checkout before (c), so the account pages list orders.
+    let mut candidates = vec![Candidate::new(
+        OURS,
+        scenarios::checkout(&router_url, data.clone()),
+        watched(&router),
+    )];
+    if let Some((stock, url)) = &competitors.stock {
+        candidates.push(Candidate::new(
+            STOCK,
+            scenarios::checkout(url, data.clone()),
+            watched(stock),
+        ));
+    }
+    bench.compare("d checkout", candidates).await;
+
+    let mut candidates = vec![Candidate::new(
+        OURS,
+        scenarios::account(&router_url, data.clone()),
+        watched(&router),
+    )];
+    candidates.extend(competitors.candidates(&subgraphs, |url| scenarios::account(url, data.clone())));
+    bench.compare("c me + myOrders", candidates).await;
+
+    let mut candidates = vec![
+        Candidate::new(OURS, scenarios::mixed(&router_url, data.clone()), watched(&router)),
+        Candidate::new(
+            OURS_UNCACHED,
+            scenarios::mixed(&router_uncached_url, data.clone()),
+            watched(&router_uncached),
+        ),
+    ];
+    if let Some((stock, url)) = &competitors.stock {
+        candidates.push(Candidate::new(
+            STOCK,
+            scenarios::mixed(url, data.clone()),
+            watched(stock),
+        ));
+    }
+    bench.compare("e mixed storefront", candidates).await;
+
+    // The listing again on a large catalog, interleaved with the everyday one: keyset
+    // pagination must keep p99 flat. A failure here still leaves the report of the rest.
+    if !options.quick {
+        let large: anyhow::Result<()> = async {
+            let large = BenchDatabase::create(admin, &options.postgres, "large").await?;
+            let large_url = large.url.clone();
+            databases.push(large);
+            launch.migrate(&large_url, Some("catalog")).await?;
+            let large_db = seed::connect(&large_url).await?;
+            let large_categories = seed::seed_catalog(&large_db, options.large_catalog, CATEGORIES).await?;
+            let mut large_ports = ports;
+            large_ports.catalog = free_port()?;
+            let large_env = launch.env(&large_url, &large_ports, "large");
+            let large_catalog = launch
+                .subgraph("catalog-large", "catalog", &large_env, large_ports.catalog)
+                .await?;
+            let (large_router, large_router_url) = launch.router("router-large", &large_env, false).await?;
+            let large_data = Arc::new(Data {
+                categories: large_categories,
+                products: Vec::new(),
+                guest_tokens: Vec::new(),
+                shoppers: Vec::new(),
+            });
+            let candidates = vec![
+                Candidate::new(
+                    &format!("{} products", report::count(SMALL_CATALOG)),
+                    scenarios::listing(&router_uncached_url, data.clone()),
+                    watched(&router_uncached),
+                ),
+                Candidate::new(
+                    &format!("{} products", report::count(options.large_catalog)),
+                    scenarios::listing(&large_router_url, large_data),
+                    vec![&large_catalog, &large_router],
+                ),
+            ];
+            bench.compare(BY_CATALOG_SIZE, candidates).await;
+            Ok(())
+        }
+        .await;
+        if let Err(error) = large {
+            eprintln!("bench: the large catalog was not measured: {error:#}");
+        }
+    }
+
+    let finished = chrono::Utc::now();
+    let versions = report::Versions::collect(options).await;
+    report::write(options, &bench.rows, started, finished, &versions)?;
+    Ok(())
+}
+
+/// The subgraphs and one router: the processes a measurement through that router loads.
+fn with_router<'a>(subgraphs: &[&'a Process], router: &'a Process) -> Vec<&'a Process> {
+    let mut all = subgraphs.to_vec();
+    all.push(router);
+    all
+}
+
+/// Names of the targets, as the report reads them.
+pub const DIRECT: &str = "catalog subgraph, direct";
+pub const NGINX: &str = "nginx → catalog";
+pub const OURS: &str = "vitrina router";
+pub const OURS_UNCACHED: &str = "vitrina router, response cache off";
+pub const STOCK: &str = "stock Hive Router 0.2.19";
+pub const GATEWAY: &str = "Apollo Gateway";
+pub const LISTING: &str = "a listing (10k)";
+pub const LISTING_ONE_CLIENT: &str = "a listing (10k), 1 client";
+pub const BY_CATALOG_SIZE: &str = "a listing by catalog size (router, response cache off)";
+
+/// The other routers and the proxy hop, each when its binary was provided.
+struct Competitors {
+    stock: Option<(Process, String)>,
+    gateway: Option<(Process, String)>,
+    nginx: Option<(Process, String)>,
+}
+
+impl Competitors {
+    async fn start(
+        launch: &Launch<'_>,
+        options: &Options,
+        env: &[(String, String)],
+        catalog_port: u16,
+    ) -> anyhow::Result<Self> {
+        if options.quick {
+            return Ok(Self {
+                stock: None,
+                gateway: None,
+                nginx: None,
+            });
+        }
+        let stock = match &options.stock_router {
+            Some(binary) => Some(launch.stock_router(binary, env).await?),
+            None => None,
+        };
+        let gateway = match &options.gateway_dir {
+            Some(dir) => Some(launch.gateway(dir, env).await?),
+            None => None,
+        };
+        let nginx = match &options.nginx {
+            Some(binary) => Some(launch.nginx(binary, catalog_port).await?),
+            None => None,
+        };
+        Ok(Self { stock, gateway, nginx })
+    }
+
+    /// `scenario` through the stock Hive Router and Apollo Gateway, where they run.
+    fn candidates<'a>(
+        &'a self,
+        subgraphs: &[&'a Process],
+        iteration: impl Fn(&str) -> Iteration,
+    ) -> Vec<Candidate<'a>> {
+        [(STOCK, &self.stock), (GATEWAY, &self.gateway)]
+            .into_iter()
+            .filter_map(|(name, competitor)| {
+                let (process, url) = competitor.as_ref()?;
+                Some(Candidate::new(name, iteration(url), with_router(subgraphs, process)))
+            })
+            .collect()
+    }
+}
