@@ -12,7 +12,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use async_graphql::{ErrorExtensions, Executor};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse, rejection::GraphQLRejection};
 use axum::{
     Extension, Json, Router,
     extract::{ConnectInfo, Request, State},
@@ -87,8 +87,12 @@ async fn graphql_handler<E: Executor>(
     Extension(ServedBy(service)): Extension<ServedBy>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
+    request: Result<GraphQLRequest, GraphQLRejection>,
+) -> Response {
+    let request = match request {
+        Ok(request) => request,
+        Err(GraphQLRejection(error)) => return unreadable_request(service, error),
+    };
     let authorization = headers
         .get(http::header::AUTHORIZATION)
         .map(|value| value.to_str().unwrap_or("\u{fffd}"));
@@ -96,9 +100,9 @@ async fn graphql_handler<E: Executor>(
         Ok(caller) => caller,
         Err(error) => {
             let error = AppError::from(error).extend().into_server_error(Default::default());
-            let response = async_graphql::Response::from_errors(vec![error]);
-            count_errors(service, &response);
-            return response.into();
+            let mut response = async_graphql::Response::from_errors(vec![error]);
+            code_and_count_errors(service, &mut response);
+            return GraphQLResponse::from(response).into_response();
         }
     };
     if let Caller::User(principal) = &caller {
@@ -111,19 +115,57 @@ async fn graphql_handler<E: Executor>(
         .data(caller)
         .data(client)
         .data(RequestHeaders(headers));
-    let response = state.executor.execute(request).await;
-    count_errors(service, &response);
-    response.into()
+    let mut response = state.executor.execute(request).await;
+    code_and_count_errors(service, &mut response);
+    GraphQLResponse::from(response).into_response()
 }
 
-/// `graphql_errors_total{service, code}`: what clients are told went wrong, by stable code
-/// (`UNCODED` for errors async-graphql raises itself, such as a document that does not
-/// validate).
-fn count_errors(service: &'static str, response: &async_graphql::Response) {
-    for error in &response.errors {
+/// A body that is not a GraphQL request at all (not JSON, wrong shape, too large): a coded
+/// GraphQL error with 400 (413 when too large), never the parser's internals.
+fn unreadable_request(service: &'static str, error: async_graphql::ParseRequestError) -> Response {
+    let (status, code, message) = match error {
+        async_graphql::ParseRequestError::PayloadTooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            "the request body is too large".to_owned(),
+        ),
+        async_graphql::ParseRequestError::InvalidRequest(reason) => (
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            format!("the body is not a GraphQL request: {reason}"),
+        ),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "the body is not a GraphQL request".to_owned(),
+        ),
+    };
+    metrics::counter!("graphql_errors_total", "service" => service, "code" => code).increment(1);
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, Json(body)).into_response()
+}
+
+/// Gives every error a stable code and counts it in `graphql_errors_total{service, code}`.
+///
+/// Our resolvers code their own errors; async-graphql raises the others itself: a document
+/// that does not parse (`GRAPHQL_PARSE_FAILED`), does not validate or whose variables do
+/// not fit (`GRAPHQL_VALIDATION_FAILED`, both before any resolver ran, so without a
+/// path), or an argument value a scalar refuses (`BAD_USER_INPUT`, at its field's path).
+fn code_and_count_errors(service: &'static str, response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
         let code = match error.extensions.as_ref().and_then(|extensions| extensions.get("code")) {
             Some(async_graphql::Value::String(code)) => code.clone(),
-            _ => "UNCODED".to_owned(),
+            _ => {
+                let code = if !error.path.is_empty() {
+                    "BAD_USER_INPUT"
+                } else if error.message.trim_start().starts_with("-->") {
+                    "GRAPHQL_PARSE_FAILED"
+                } else {
+                    "GRAPHQL_VALIDATION_FAILED"
+                };
+                error.extensions.get_or_insert_with(Default::default).set("code", code);
+                code.to_owned()
+            }
         };
         metrics::counter!("graphql_errors_total", "service" => service, "code" => code).increment(1);
     }

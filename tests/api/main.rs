@@ -11,6 +11,7 @@ mod docs;
 mod edge;
 mod events;
 mod helpers;
+mod hostile;
 mod identity;
 mod launcher;
 mod observability;
