@@ -32,7 +32,10 @@ use hive_router::{
         },
         plugin_trait::{EndHookPayload, RouterPlugin, StartHookPayload},
     },
-    query_planner::state::supergraph_state::OperationKind,
+    query_planner::{
+        planner::plan_nodes::{PlanNode, QueryPlan},
+        state::supergraph_state::OperationKind,
+    },
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -105,32 +108,46 @@ impl Handler for Invalidator {
     }
 }
 
-/// Every subgraph a serialized query plan fetches from.
-fn services_in(plan: &Value, found: &mut Vec<String>) {
-    match plan {
-        Value::Object(fields) => {
-            if let Some(Value::String(service)) = fields.get("serviceName") {
-                found.push(service.clone());
-            }
-            fields.values().for_each(|value| services_in(value, found));
-        }
-        Value::Array(items) => items.iter().for_each(|item| services_in(item, found)),
-        _ => {}
+/// Every subgraph `plan` fetches from. Walks the typed plan in place: this runs for every
+/// anonymous query and every mutation, so it must not copy or serialize the plan.
+fn services_of(plan: &QueryPlan) -> Vec<&str> {
+    let mut found = Vec::new();
+    if let Some(node) = &plan.node {
+        services_in(node, &mut found);
+    }
+    found
+}
+
+fn services_in<'p>(node: &'p PlanNode, found: &mut Vec<&'p str>) {
+    match node {
+        PlanNode::Fetch(fetch) => found.push(&fetch.service_name),
+        PlanNode::BatchFetch(fetch) => found.push(&fetch.service_name),
+        PlanNode::Sequence(sequence) => sequence.nodes.iter().for_each(|node| services_in(node, found)),
+        PlanNode::Parallel(parallel) => parallel.nodes.iter().for_each(|node| services_in(node, found)),
+        PlanNode::Flatten(flatten) => services_in(&flatten.node, found),
+        PlanNode::Condition(condition) => condition
+            .if_clause
+            .iter()
+            .chain(&condition.else_clause)
+            .for_each(|node| services_in(node, found)),
+        PlanNode::Subscription(subscription) => found.push(&subscription.primary.service_name),
+        PlanNode::Defer(defer) => defer
+            .primary
+            .node
+            .iter()
+            .chain(defer.deferred.iter().filter_map(|deferred| deferred.node.as_ref()))
+            .for_each(|node| services_in(node, found)),
     }
 }
 
-/// Whether `plan` fetches from `subgraph` at all.
-fn fetches_from(plan: &Value, subgraph: &str) -> bool {
-    let mut services = Vec::new();
-    services_in(plan, &mut services);
-    services.iter().any(|service| service == subgraph)
+/// Whether `services` (of one plan) include `subgraph`.
+fn fetches_from(services: &[&str], subgraph: &str) -> bool {
+    services.contains(&subgraph)
 }
 
-/// Whether `plan` fetches from `subgraph` and from nothing else.
-fn only_fetches_from(plan: &Value, subgraph: &str) -> bool {
-    let mut services = Vec::new();
-    services_in(plan, &mut services);
-    !services.is_empty() && services.iter().all(|service| service == subgraph)
+/// Whether `services` (of one plan) are `subgraph` and nothing else.
+fn only_fetches_from(services: &[&str], subgraph: &str) -> bool {
+    !services.is_empty() && services.iter().all(|service| *service == subgraph)
 }
 
 fn cache_key(operation: &str, variables: &str) -> CacheKey {
@@ -182,8 +199,13 @@ impl RouterPlugin for ResponseCache {
         let kind = payload.operation_for_plan.operation_kind.as_ref();
         let is_query = kind.is_none_or(|kind| matches!(kind, OperationKind::Query));
         let is_mutation = kind.is_some_and(|kind| matches!(kind, OperationKind::Mutation));
-        let plan = serde_json::to_value(payload.query_plan).unwrap_or_default();
-        if is_mutation && fetches_from(&plan, &self.subgraph) {
+        let anonymous = !payload.router_http_request.headers.contains_key(AUTHORIZATION);
+        if !is_mutation && !(anonymous && is_query) {
+            // Neither a write to retire the cache for nor a read it could answer.
+            return payload.proceed();
+        }
+        let services = services_of(payload.query_plan);
+        if is_mutation && fetches_from(&services, &self.subgraph) {
             // A write through this router: retire the cached responses once it has run and
             // before its answer leaves, so the writer's next read (and everyone's) is
             // fresh. Reads that looked up before that store under the retired generation,
@@ -202,8 +224,7 @@ impl RouterPlugin for ResponseCache {
                 end.proceed()
             });
         }
-        let anonymous = !payload.router_http_request.headers.contains_key(AUTHORIZATION);
-        if !anonymous || !is_query || !only_fetches_from(&plan, &self.subgraph) {
+        if !anonymous || !is_query || !only_fetches_from(&services, &self.subgraph) {
             return payload.proceed();
         }
         let variables = payload
@@ -264,20 +285,15 @@ impl RouterPlugin for ResponseCache {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]
     fn only_plans_that_fetch_from_the_catalog_alone_are_cacheable() {
-        let catalog_only = json!({ "kind": "QueryPlan", "node": { "kind": "Fetch", "serviceName": "catalog" } });
-        assert!(only_fetches_from(&catalog_only, "catalog"));
-        let joined = json!({ "kind": "QueryPlan", "node": { "kind": "Sequence", "nodes": [
-            { "kind": "Fetch", "serviceName": "cart" },
-            { "kind": "Flatten", "node": { "kind": "Fetch", "serviceName": "catalog" } }
-        ] } });
-        assert!(!only_fetches_from(&joined, "catalog"));
-        assert!(!only_fetches_from(&json!({ "kind": "QueryPlan" }), "catalog"));
+        assert!(only_fetches_from(&["catalog", "catalog"], "catalog"));
+        assert!(!only_fetches_from(&["cart", "catalog"], "catalog"));
+        assert!(!only_fetches_from(&[], "catalog"));
+        assert!(fetches_from(&["cart", "catalog"], "catalog"));
+        assert!(!fetches_from(&["cart"], "catalog"));
     }
 
     #[test]
