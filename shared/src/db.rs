@@ -102,7 +102,11 @@ pub async fn connect(settings: &Settings, schema: &str) -> Result<(DatabaseConne
             // is locked" when another writer committed in between (measured: catalog
             // writes against the outbox relay). One connection makes every transaction
             // wait its turn instead.
-            let options = pool_options(url, 1);
+            let mut options = pool_options(url, 1);
+            // With one connection, waiting for it is queueing behind the other writers,
+            // not a sign of an outage: give a loaded machine longer than PostgreSQL's
+            // fail-fast bound before answering UNAVAILABLE.
+            options.acquire_timeout(Duration::from_secs(15));
             let connection = Database::connect(options).await.map_err(DatabaseError::Connect)?;
             Ok((
                 connection,
