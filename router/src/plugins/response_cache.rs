@@ -38,7 +38,6 @@ use hive_router::{
     },
 };
 use serde::Deserialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 use vitrina_shared::{
