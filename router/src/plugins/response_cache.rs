@@ -199,7 +199,8 @@ impl RouterPlugin for ResponseCache {
         let is_query = kind.is_none_or(|kind| matches!(kind, OperationKind::Query));
         let is_mutation = kind.is_some_and(|kind| matches!(kind, OperationKind::Mutation));
         let anonymous = !payload.router_http_request.headers.contains_key(AUTHORIZATION);
-        if !is_mutation && !(anonymous && is_query) {
+        let concerns_the_cache = is_mutation || (anonymous && is_query);
+        if !concerns_the_cache {
             // Neither a write to retire the cache for nor a read it could answer.
             return payload.proceed();
         }
