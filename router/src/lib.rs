@@ -74,7 +74,55 @@ pub unsafe fn prepare_environment() -> Result<bool, ProfileError> {
             unsafe { std::env::set_var(name, value) };
         }
     }
+    // SAFETY: as above. Always set: the operator's filter is kept inside it.
+    unsafe { std::env::set_var("LOG_FILTER", log_filter(&settings.log)) };
     Ok(production)
+}
+
+/// Hive Router logs every request's variables at debug (`router::coerce_variables`), and
+/// passwords, refresh tokens and guest-cart tokens travel as variables: that target never
+/// logs below info, whatever `LOG_LEVEL` or `LOG_FILTER` ask for.
+fn log_filter(log: &vitrina_shared::config::LogSettings) -> String {
+    let base = log.filter.clone().unwrap_or_else(|| log.level.clone());
+    let cap = if matches!(log.level.as_str(), "warn" | "error") {
+        log.level.as_str()
+    } else {
+        "info"
+    };
+    format!("{base},router::coerce_variables={cap}")
+}
+
+#[cfg(test)]
+mod tests {
+    use vitrina_shared::config::LogSettings;
+
+    use super::log_filter;
+
+    fn settings(level: &str, filter: Option<&str>) -> LogSettings {
+        LogSettings {
+            level: level.to_owned(),
+            filter: filter.map(str::to_owned),
+            dir: None,
+            retention_days: 1,
+            otlp_endpoint: None,
+        }
+    }
+
+    #[test]
+    fn request_variables_are_never_logged_at_debug_whatever_the_level_or_filter() {
+        assert_eq!(
+            log_filter(&settings("debug", None)),
+            "debug,router::coerce_variables=info"
+        );
+        assert_eq!(
+            log_filter(&settings("info", Some("router=debug,info"))),
+            "router=debug,info,router::coerce_variables=info"
+        );
+        assert_eq!(
+            log_filter(&settings("warn", None)),
+            "warn,router::coerce_variables=warn"
+        );
+    }
 }
 
 /// Runs the router until it receives Ctrl-C or SIGTERM. Blocks the calling thread: the

@@ -25,13 +25,14 @@ use opentelemetry::{propagation::TextMapPropagator as _, trace::TraceContextExt 
 use opentelemetry_http::HeaderExtractor;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tokio::net::TcpListener;
-use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
+use tower_http::limit::RequestBodyLimitLayer;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{
     AppError,
     auth::{Caller, ClientInfo, TokenValidator},
+    error::ErrorCode,
 };
 
 /// Header carrying the request id from the router to the subgraphs and back to clients.
@@ -140,9 +141,32 @@ fn unreadable_request(service: &'static str, error: async_graphql::ParseRequestE
             "the body is not a GraphQL request".to_owned(),
         ),
     };
+    coded_error(service, status, code, &message)
+}
+
+/// A refusal made outside GraphQL execution, shaped like every other error: a GraphQL
+/// error with a stable `extensions.code`, counted in `graphql_errors_total`.
+fn coded_error(service: &'static str, status: StatusCode, code: &'static str, message: &str) -> Response {
     metrics::counter!("graphql_errors_total", "service" => service, "code" => code).increment(1);
     let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (status, Json(body)).into_response()
+}
+
+/// Abandons a request still running after [`REQUEST_TIMEOUT`] and answers 504 with a coded
+/// error (`UNAVAILABLE`: something it waited for is too slow; retrying later may succeed).
+async fn request_deadline(service: &'static str, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(timeout = ?REQUEST_TIMEOUT, "request abandoned at its deadline");
+            coded_error(
+                service,
+                StatusCode::GATEWAY_TIMEOUT,
+                ErrorCode::Unavailable.as_str(),
+                "the request took too long and was abandoned; try again later",
+            )
+        }
+    }
 }
 
 /// Gives every error a stable code and counts it in `graphql_errors_total{service, code}`.
@@ -199,10 +223,9 @@ pub fn service_router(service: &'static str, routes: Router, probes: Vec<Arc<dyn
         .route("/metrics", get(metrics))
         .layer(Extension(Probes(Arc::new(probes))))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            request_deadline(service, request, next)
+        }))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             request_span(service, request, next)
         }))
