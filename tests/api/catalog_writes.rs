@@ -12,8 +12,8 @@ use vitrina_shared::{auth::Role, outbox};
 
 use crate::{
     helpers::{
-        PASSWORD, Store, TestSystem, data, first_error_code, free_port, graphql, graphql_as, spawn_catalog_with,
-        spawn_system_with_admin,
+        OwnRedis, PASSWORD, Store, TestSystem, data, first_error_code, free_port, graphql, graphql_as,
+        spawn_catalog_with, spawn_system_with_admin,
     },
     identity::{sign_in, signed_in_customer},
 };
@@ -446,47 +446,6 @@ async fn no_read_after_a_write_is_stale_with_the_redis_cache() {
 #[tokio::test]
 async fn no_read_after_a_write_is_stale_with_the_embedded_cache() {
     no_read_after_a_write_is_stale(Store::EmbeddedSqlite, false).await;
-}
-
-/// A Redis server of the test's own, so the test can stop it.
-struct OwnRedis {
-    port: u16,
-    child: std::process::Child,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> Self {
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (the machine runs Redis)");
-        Self { port, child }
-    }
-
-    async fn wait_ready(&self) {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}", self.port)).unwrap();
-        for _ in 0..100 {
-            if let Ok(mut connection) = client.get_multiplexed_async_connection().await
-                && redis::cmd("PING").query_async::<String>(&mut connection).await.is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("own redis-server did not start");
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 #[tokio::test]

@@ -107,7 +107,8 @@ pub struct TestCatalog {
     pub price_history: vitrina_catalog::price_history::PriceHistory,
     pub url: String,
     _data_dir: tempfile::TempDir,
-    _database: Option<TestDatabase>,
+    /// The catalog's own PostgreSQL database (`None` on SQLite): fault tests cut it off.
+    pub database: Option<TestDatabase>,
 }
 
 /// The database of one service under test: a fresh PostgreSQL database (dropped with the
@@ -154,7 +155,7 @@ pub async fn spawn_catalog_with(store: Store, seed_demo: bool, extra: &[(&str, S
         price_history,
         url: format!("http://127.0.0.1:{port}/graphql"),
         _data_dir: data_dir,
-        _database: database,
+        database,
     }
 }
 
@@ -500,5 +501,150 @@ pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &st
         }
         assert!(started.elapsed() < Duration::from_secs(15), "{what} did not happen");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A Redis server of the test's own, so the test can kill it (the machine's is shared).
+pub struct OwnRedis {
+    pub port: u16,
+    child: Child,
+}
+
+impl OwnRedis {
+    /// Keeps nothing on disk: a restart comes back empty.
+    pub fn start(port: u16) -> Self {
+        Self::spawn(port, &["--save", "", "--appendonly", "no"])
+    }
+
+    /// Appends every write to a file in `dir` before answering it (`appendfsync always`), as
+    /// a Redis that is a database must: a restart on the same `dir` has every acknowledged write.
+    pub fn start_persistent(port: u16, dir: &Path) -> Self {
+        let dir = dir.display().to_string();
+        Self::spawn(
+            port,
+            &[
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                &dir,
+            ],
+        )
+    }
+
+    fn spawn(port: u16, args: &[&str]) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(args)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (the machine runs Redis)");
+        Self { port, child }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub async fn wait_ready(&self) {
+        let client = redis::Client::open(self.url()).unwrap();
+        for _ in 0..100 {
+            if let Ok(mut connection) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING").query_async::<String>(&mut connection).await.is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("own redis-server did not start");
+    }
+
+    /// SIGKILL: no shutdown save, no goodbye to clients.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A service as its own `vitrina serve <service>` process, so a test can kill it (SIGKILL,
+/// nothing flushed or shut down) and start it again on the same port with the same settings.
+pub struct ServiceProcess {
+    service: &'static str,
+    pub port: u16,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+}
+
+impl ServiceProcess {
+    /// Starts `service` with `env` on a free port and waits until it is ready.
+    pub async fn start(service: &'static str, env: &[(&str, String)]) -> Self {
+        Self::start_on(service, free_port(), env).await
+    }
+
+    /// Like [`ServiceProcess::start`], on a port chosen beforehand (for services whose URL
+    /// others must know first).
+    pub async fn start_on(service: &'static str, port: u16, env: &[(&str, String)]) -> Self {
+        let mut process = Self {
+            service,
+            port,
+            env: env
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), value.clone()))
+                .collect(),
+            child: None,
+        };
+        process.restart().await;
+        process
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/graphql", self.port)
+    }
+
+    /// SIGKILL, and waits until the process is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the service (again) and waits until it answers `/ready`.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let child = Command::new(env!("CARGO_BIN_EXE_vitrina"))
+            .args(["serve", self.service])
+            .env("VITRINA_CONFIG", repo_root().join("tests/absent-vitrina.toml"))
+            .env(format!("{}_PORT", self.service.to_uppercase()), self.port.to_string())
+            .env("LOG_LEVEL", "warn")
+            .env_remove("REDIS_URL")
+            .env_remove("DATABASE_URL")
+            .env_remove("KAFKA_BROKERS")
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("start {}: {error}", self.service));
+        self.child = Some(child);
+        wait_for_ok(
+            &format!("http://127.0.0.1:{}/ready", self.port),
+            Duration::from_secs(30),
+        )
+        .await;
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
