@@ -40,6 +40,17 @@ pub struct ReadSlot {
 #[error("cache backend error: {0}")]
 pub struct BackendError(pub String);
 
+/// What an in-process cache entry costs beyond its key and value bytes (the cache's node,
+/// its frequency and expiry bookkeeping, the allocations' headers), counted by every
+/// weigher so `CACHE_MEMORY_MAX_MB` bounds memory: without it, a cache of small entries
+/// (a listing's total count is a few bytes) held several times its bound.
+pub(crate) const ENTRY_OVERHEAD_BYTES: usize = 256;
+
+/// The weight of an in-process cache entry: its bytes plus [`ENTRY_OVERHEAD_BYTES`].
+pub(crate) fn entry_weight(key: &str, value_bytes: usize) -> u32 {
+    u32::try_from(key.len() + value_bytes + ENTRY_OVERHEAD_BYTES).unwrap_or(u32::MAX)
+}
+
 /// How long a scope's generation is kept. Any value is safe (an expired generation is
 /// replaced by a new random one, which only causes misses); it only has to outlive
 /// typical entries so that hits stay possible.

@@ -5,7 +5,9 @@ use std::{sync::Arc, time::Duration};
 
 use moka::{Expiry, sync::Cache as MokaCache};
 
-use super::backend::{Backend, BackendError, GENERATION_TTL, ReadSlot, Slot, new_generation, versioned_address};
+use super::backend::{
+    Backend, BackendError, GENERATION_TTL, ReadSlot, Slot, entry_weight, new_generation, versioned_address,
+};
 
 /// A stored value and its own lifetime (jittered per entry).
 #[derive(Clone)]
@@ -32,7 +34,7 @@ pub fn memory_backend(max_bytes: u64) -> Arc<dyn Backend> {
     Arc::new(MemoryBackend {
         entries: MokaCache::builder()
             .max_capacity(max_bytes.max(1024 * 1024))
-            .weigher(|key: &String, value: &Stored| u32::try_from(key.len() + value.bytes.len()).unwrap_or(u32::MAX))
+            .weigher(|key: &String, value: &Stored| entry_weight(key, value.bytes.len()))
             .expire_after(PerEntryTtl)
             .build(),
         generations: MokaCache::builder()

@@ -33,7 +33,7 @@ use std::{
 use moka::sync::Cache as MokaCache;
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value, aio::MultiplexedConnection};
 
-use super::backend::BackendError;
+use super::backend::{BackendError, entry_weight};
 
 /// How many scope generations are kept; each is a short key and a 32-character token.
 const MAX_GENERATIONS: u64 = 200_000;
@@ -65,7 +65,7 @@ impl NearCache {
             .build();
         let entries = MokaCache::builder()
             .max_capacity(max_bytes.max(1024 * 1024))
-            .weigher(|key: &String, value: &Arc<[u8]>| u32::try_from(key.len() + value.len()).unwrap_or(u32::MAX))
+            .weigher(|key: &String, value: &Arc<[u8]>| entry_weight(key, value.len()))
             .time_to_live(ttl)
             .build();
         let invalidations = Arc::new(AtomicU64::new(0));
