@@ -7,6 +7,7 @@
 //! parsed, so the generator spends as little of the shared CPU as it can.
 
 use std::{
+    collections::BTreeMap,
     future::Future,
     pin::Pin,
     sync::Arc,
@@ -29,6 +30,8 @@ pub struct LoadResult {
     /// Microseconds per successful iteration.
     pub latency: Histogram<u64>,
     pub first_error: Option<String>,
+    /// Failed iterations by kind: `HTTP 503`, `TRANSPORT`, or the GraphQL error's code.
+    pub error_kinds: BTreeMap<String, u64>,
 }
 
 impl LoadResult {
@@ -67,6 +70,7 @@ pub async fn drive(concurrency: usize, warmup: Duration, measure: Duration, iter
         tokio::spawn(async move {
             let mut latency = new_histogram();
             let (mut iterations, mut errors, mut first_error) = (0u64, 0u64, None);
+            let mut error_kinds: BTreeMap<String, u64> = BTreeMap::new();
             let mut n = 0u64;
             loop {
                 let sent = Instant::now();
@@ -86,11 +90,12 @@ pub async fn drive(concurrency: usize, warmup: Duration, measure: Duration, iter
                     }
                     Err(error) => {
                         errors += 1;
+                        *error_kinds.entry(error_kind(&error)).or_default() += 1;
                         first_error.get_or_insert(error);
                     }
                 }
             }
-            (latency, iterations, errors, first_error)
+            (latency, iterations, errors, first_error, error_kinds)
         })
     });
     let mut result = LoadResult {
@@ -99,12 +104,16 @@ pub async fn drive(concurrency: usize, warmup: Duration, measure: Duration, iter
         elapsed: measure,
         latency: new_histogram(),
         first_error: None,
+        error_kinds: BTreeMap::new(),
     };
     for joined in futures::future::join_all(clients).await {
-        let Ok((latency, iterations, errors, first_error)) = joined else {
+        let Ok((latency, iterations, errors, first_error, error_kinds)) = joined else {
             result.errors += 1;
             continue;
         };
+        for (kind, count) in error_kinds {
+            *result.error_kinds.entry(kind).or_default() += count;
+        }
         let _ = result.latency.add(&latency);
         result.iterations += iterations;
         result.errors += errors;
@@ -115,6 +124,24 @@ pub async fn drive(concurrency: usize, warmup: Duration, measure: Duration, iter
     // The last iterations may end after `until`: count the time they actually took.
     result.elapsed = started.elapsed().saturating_sub(warmup).max(measure);
     result
+}
+
+/// What kind of failure an iteration's error (as [`post`] words it) is: the HTTP status
+/// of a non-2xx answer, `TRANSPORT` for a request that got no answer, else the first
+/// GraphQL error's `extensions.code` (`UNCODED` when it has none).
+pub fn error_kind(error: &str) -> String {
+    if let Some(status) = error.strip_prefix("HTTP ") {
+        return format!("HTTP {}", status.split(':').next().unwrap_or(status).trim());
+    }
+    if error.starts_with("send:") || error.starts_with("read:") {
+        return "TRANSPORT".to_owned();
+    }
+    let marker = "\"code\":\"";
+    error
+        .find(marker)
+        .map(|at| &error[at + marker.len()..])
+        .and_then(|rest| rest.split('"').next())
+        .map_or_else(|| "UNCODED".to_owned(), str::to_owned)
 }
 
 /// 1 µs to 60 s at 3 significant digits.
@@ -140,11 +167,11 @@ pub async fn post(
     if !status.is_success() {
         return Err(format!(
             "HTTP {status}: {}",
-            String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+            String::from_utf8_lossy(&bytes[..bytes.len().min(1000)])
         ));
     }
     if contains(&bytes, b"\"errors\"") {
-        return Err(String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned());
+        return Err(String::from_utf8_lossy(&bytes[..bytes.len().min(1000)]).into_owned());
     }
     Ok(bytes)
 }

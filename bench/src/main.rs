@@ -7,6 +7,7 @@
 //! measured in one run on one machine: on a noisy machine the ratios hold where absolute
 //! numbers drift.
 
+mod invariants;
 mod load;
 mod options;
 mod processes;
@@ -14,6 +15,7 @@ mod report;
 mod run;
 mod scenarios;
 mod seed;
+mod soak;
 
 use clap::Parser as _;
 

@@ -10,6 +10,11 @@ pub struct Options {
     /// and the direct subgraph only.
     #[arg(long)]
     pub quick: bool,
+    /// Instead of the report: a soak run of this many minutes of mixed storefront load,
+    /// then the checks (no 5xx, no leaked connections, memory flat, invariants); writes
+    /// `soak.md` (`scripts/soak.sh`).
+    #[arg(long, env = "BENCH_SOAK_MINUTES")]
+    pub soak_minutes: Option<u64>,
     /// Concurrent clients of every measurement.
     #[arg(long, env = "BENCH_CONCURRENCY", default_value_t = 32)]
     pub concurrency: usize,

@@ -59,8 +59,17 @@ impl Process {
 
     /// Peak RSS in bytes since the last reset, summed over the process and its children.
     pub fn peak_rss_bytes(&self) -> Option<u64> {
+        self.sum_over_family("VmHWM:")
+    }
+
+    /// RSS in bytes now, summed over the process and its children.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        self.sum_over_family("VmRSS:")
+    }
+
+    fn sum_over_family(&self, field: &str) -> Option<u64> {
         let pids = family(self.pid()?);
-        let total: u64 = pids.iter().filter_map(|pid| vm_hwm_bytes(*pid)).sum();
+        let total: u64 = pids.iter().filter_map(|pid| status_bytes(*pid, field)).sum();
         (total > 0).then_some(total)
     }
 }
@@ -82,9 +91,10 @@ fn family(pid: u32) -> Vec<u32> {
     pids
 }
 
-fn vm_hwm_bytes(pid: u32) -> Option<u64> {
+/// A memory `field` of `/proc/<pid>/status` (given in kB there), in bytes.
+fn status_bytes(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
     let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kilobytes * 1024)
 }

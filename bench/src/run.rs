@@ -28,7 +28,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let admin = seed::connect(&format!("{}/postgres", options.postgres.trim_end_matches('/'))).await?;
     let work = tempfile::Builder::new().prefix("vitrina-bench-").tempdir()?;
     let mut databases = Vec::new();
-    let outcome = measure_everything(&options, work.path(), &admin, &mut databases).await;
+    let outcome = match options.soak_minutes {
+        Some(minutes) => crate::soak::soak(&options, minutes, work.path(), &admin, &mut databases).await,
+        None => measure_everything(&options, work.path(), &admin, &mut databases).await,
+    };
     for database in databases {
         database.drop(&admin).await;
     }
@@ -41,11 +44,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
 
 /// Where the processes' URLs and ports are.
 #[derive(Debug, Clone, Copy)]
-struct Ports {
-    identity: u16,
-    catalog: u16,
-    cart: u16,
-    orders: u16,
+pub(crate) struct Ports {
+    pub identity: u16,
+    pub catalog: u16,
+    pub cart: u16,
+    pub orders: u16,
 }
 
 impl Ports {
@@ -77,7 +80,7 @@ impl Ports {
 }
 
 /// What every `vitrina` process of the run shares.
-struct Launch<'a> {
+pub(crate) struct Launch<'a> {
     options: &'a Options,
     vitrina: PathBuf,
     repo: PathBuf,
@@ -322,14 +325,80 @@ impl Bench<'_> {
     }
 }
 
-async fn measure_everything(
-    options: &Options,
-    work: &Path,
-    admin: &sea_orm::DatabaseConnection,
-    databases: &mut Vec<BenchDatabase>,
-) -> anyhow::Result<()> {
-    let started = chrono::Utc::now();
-    let launch = Launch {
+/// The everyday system of a run: 10,000 products, every subgraph and our router on this
+/// machine's PostgreSQL and Redis (events through the outbox into the embedded event log),
+/// with shoppers signed in and guest carts filled through the router.
+pub(crate) struct Everyday {
+    pub identity: Process,
+    pub catalog: Process,
+    pub cart: Process,
+    pub orders: Process,
+    pub router: Process,
+    pub router_url: String,
+    pub database_url: String,
+    pub ports: Ports,
+    pub env: Vec<(String, String)>,
+    pub data: Arc<Data>,
+}
+
+impl Everyday {
+    pub async fn start(
+        launch: &Launch<'_>,
+        admin: &sea_orm::DatabaseConnection,
+        databases: &mut Vec<BenchDatabase>,
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let options = launch.options;
+        let small = BenchDatabase::create(admin, &options.postgres, "small").await?;
+        let database_url = small.url.clone();
+        databases.push(small);
+        launch.migrate(&database_url, None).await?;
+        let db = seed::connect(&database_url).await?;
+        let categories = seed::seed_catalog(&db, SMALL_CATALOG, CATEGORIES).await?;
+        let products = seed::product_ids(&db, SAMPLED_PRODUCTS).await?;
+        let ports = Ports::free()?;
+        let mut env = launch.env(&database_url, &ports, "small");
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned())),
+        );
+        let identity = launch.subgraph("identity", "identity", &env, ports.identity).await?;
+        let catalog = launch.subgraph("catalog", "catalog", &env, ports.catalog).await?;
+        let orders = launch.subgraph("orders", "orders", &env, ports.orders).await?;
+        let cart = launch.subgraph("cart", "cart", &env, ports.cart).await?;
+        let (router, router_url) = launch.router("router", &env, true).await?;
+        let shoppers = seed::shoppers(&router_url, options.concurrency).await?;
+        let guest_tokens = seed::guest_carts(&router_url, &products, options.concurrency, 3).await?;
+        let data = Arc::new(Data {
+            categories,
+            products,
+            guest_tokens,
+            shoppers,
+        });
+        Ok(Self {
+            identity,
+            catalog,
+            cart,
+            orders,
+            router,
+            router_url,
+            database_url,
+            ports,
+            env,
+            data,
+        })
+    }
+
+    /// The four subgraphs, whose memory every measurement watches.
+    pub fn subgraphs(&self) -> [&Process; 4] {
+        [&self.identity, &self.catalog, &self.cart, &self.orders]
+    }
+}
+
+/// Where the run's scratch files go and which `vitrina` binary it starts.
+pub(crate) fn launch<'a>(options: &'a Options, work: &'a Path) -> anyhow::Result<Launch<'a>> {
+    Ok(Launch {
         options,
         vitrina: options.vitrina_binary()?,
         repo: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -337,55 +406,42 @@ async fn measure_everything(
             .context("bench/ has no parent")?
             .to_path_buf(),
         work,
-    };
+    })
+}
 
-    // The everyday system: 10,000 products, every subgraph, on this machine's PostgreSQL
-    // and Redis, events through the outbox into the embedded event log.
-    let small = BenchDatabase::create(admin, &options.postgres, "small").await?;
-    let small_url = small.url.clone();
-    databases.push(small);
-    launch.migrate(&small_url, None).await?;
-    let db = seed::connect(&small_url).await?;
-    let categories = seed::seed_catalog(&db, SMALL_CATALOG, CATEGORIES).await?;
-    let products = seed::product_ids(&db, SAMPLED_PRODUCTS).await?;
-    let ports = Ports::free()?;
-    let env = launch.env(&small_url, &ports, "small");
-    let identity = launch.subgraph("identity", "identity", &env, ports.identity).await?;
-    let catalog = launch.subgraph("catalog", "catalog", &env, ports.catalog).await?;
-    let orders = launch.subgraph("orders", "orders", &env, ports.orders).await?;
-    let cart = launch.subgraph("cart", "cart", &env, ports.cart).await?;
-    let (router, router_url) = launch.router("router", &env, true).await?;
-    let (router_uncached, router_uncached_url) = launch.router("router-no-response-cache", &env, false).await?;
-
-    let shoppers = seed::shoppers(&router_url, options.concurrency).await?;
-    let guest_tokens = seed::guest_carts(&router_url, &products, options.concurrency, 3).await?;
-    let data = Arc::new(Data {
-        categories,
-        products,
-        guest_tokens,
-        shoppers,
-    });
-    let competitors = Competitors::start(&launch, options, &env, ports.catalog).await?;
+async fn measure_everything(
+    options: &Options,
+    work: &Path,
+    admin: &sea_orm::DatabaseConnection,
+    databases: &mut Vec<BenchDatabase>,
+) -> anyhow::Result<()> {
+    let started = chrono::Utc::now();
+    let launch = launch(options, work)?;
+    let everyday = Everyday::start(&launch, admin, databases, &[]).await?;
+    let (catalog, router, router_url) = (&everyday.catalog, &everyday.router, everyday.router_url.as_str());
+    let (ports, env, data) = (everyday.ports, &everyday.env, &everyday.data);
+    let (router_uncached, router_uncached_url) = launch.router("router-no-response-cache", env, false).await?;
+    let competitors = Competitors::start(&launch, options, env, ports.catalog).await?;
 
     let mut bench = Bench {
         options,
         rows: Vec::new(),
     };
     let catalog_direct = format!("http://127.0.0.1:{}/graphql", ports.catalog);
-    let subgraphs = [&identity, &catalog, &cart, &orders];
+    let subgraphs = everyday.subgraphs();
     let watched = |router| with_router(&subgraphs, router);
 
     // (a) listing: the floor (the subgraph itself), a plain proxy hop, the routers.
     let mut candidates = vec![Candidate::new(
         DIRECT,
         scenarios::listing(&catalog_direct, data.clone()),
-        vec![&catalog],
+        vec![catalog],
     )];
     if let Some((nginx, url)) = &competitors.nginx {
         candidates.push(Candidate::new(
             NGINX,
             scenarios::listing(url, data.clone()),
-            vec![&catalog, nginx],
+            vec![catalog, nginx],
         ));
     }
     candidates.push(Candidate::new(
@@ -395,19 +451,15 @@ async fn measure_everything(
     ));
     candidates.push(Candidate::new(
         OURS,
-        scenarios::listing(&router_url, data.clone()),
-        watched(&router),
+        scenarios::listing(router_url, data.clone()),
+        watched(router),
     ));
     candidates.extend(competitors.candidates(&subgraphs, |url| scenarios::listing(url, data.clone())));
     bench.compare(LISTING, candidates).await;
 
     // The hop's own latency, on an idle machine: one client, so nothing queues for a core.
     let mut candidates = vec![
-        Candidate::new(
-            DIRECT,
-            scenarios::listing(&catalog_direct, data.clone()),
-            vec![&catalog],
-        ),
+        Candidate::new(DIRECT, scenarios::listing(&catalog_direct, data.clone()), vec![catalog]),
         Candidate::new(
             OURS_UNCACHED,
             scenarios::listing(&router_uncached_url, data.clone()),
@@ -418,7 +470,7 @@ async fn measure_everything(
         candidates.push(Candidate::new(
             NGINX,
             scenarios::listing(url, data.clone()),
-            vec![&catalog, nginx],
+            vec![catalog, nginx],
         ));
     }
     if let Some((stock, url)) = &competitors.stock {
@@ -433,8 +485,8 @@ async fn measure_everything(
     // (b) product page + cart: a join across two subgraphs (never response-cached).
     let mut candidates = vec![Candidate::new(
         OURS,
-        scenarios::product_page(&router_url, data.clone()),
-        watched(&router),
+        scenarios::product_page(router_url, data.clone()),
+        watched(router),
     )];
     candidates.extend(competitors.candidates(&subgraphs, |url| scenarios::product_page(url, data.clone())));
     bench.compare("b product page + cart", candidates).await;
@@ -442,8 +494,8 @@ async fn measure_everything(
     // (d) checkout before (c), so the account pages list orders.
     let mut candidates = vec![Candidate::new(
         OURS,
-        scenarios::checkout(&router_url, data.clone()),
-        watched(&router),
+        scenarios::checkout(router_url, data.clone()),
+        watched(router),
     )];
     if let Some((stock, url)) = &competitors.stock {
         candidates.push(Candidate::new(
@@ -456,14 +508,14 @@ async fn measure_everything(
 
     let mut candidates = vec![Candidate::new(
         OURS,
-        scenarios::account(&router_url, data.clone()),
-        watched(&router),
+        scenarios::account(router_url, data.clone()),
+        watched(router),
     )];
     candidates.extend(competitors.candidates(&subgraphs, |url| scenarios::account(url, data.clone())));
     bench.compare("c me + myOrders", candidates).await;
 
     let mut candidates = vec![
-        Candidate::new(OURS, scenarios::mixed(&router_url, data.clone()), watched(&router)),
+        Candidate::new(OURS, scenarios::mixed(router_url, data.clone()), watched(router)),
         Candidate::new(
             OURS_UNCACHED,
             scenarios::mixed(&router_uncached_url, data.clone()),

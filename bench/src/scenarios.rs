@@ -124,15 +124,18 @@ pub fn checkout(url: &str, data: Arc<Data>) -> Iteration {
 /// (e) a storefront's mix: 50 % listings, 30 % product pages, 15 % account pages, 5 %
 /// purchases.
 pub fn mixed(url: &str, data: Arc<Data>) -> Iteration {
-    let parts = [
+    storefront_mix([
         listing(url, data.clone()),
         product_page(url, data.clone()),
         account(url, data.clone()),
         checkout(url, data),
-    ];
+    ])
+}
+
+/// Interleaves listing, product page, account and purchase iterations 10 : 6 : 3 : 1.
+fn storefront_mix(parts: [Iteration; 4]) -> Iteration {
     Arc::new(move |http, client, n| {
-        let slot = (client as u64 * 7 + n) % 20;
-        let part = match slot {
+        let part = match (client as u64 * 7 + n) % 20 {
             0..10 => &parts[0],
             10..16 => &parts[1],
             16..19 => &parts[2],
@@ -140,4 +143,77 @@ pub fn mixed(url: &str, data: Arc<Data>) -> Iteration {
         };
         part(http, client, n)
     })
+}
+
+const CLEAR_CART: &str = "mutation ClearCart { clearCart { id } }";
+const CAPTURE: &str = "mutation CapturePayment($orderId: ID!) { capturePayment(orderId: $orderId) { id status } }";
+const CANCEL: &str = "mutation CancelOrder($orderId: ID!) { cancelOrder(orderId: $orderId) { id status } }";
+
+/// A purchase that goes on through the order's life, for the soak run: add one of the
+/// `scarce` products, check out, then pay (approve at PayPal, capture) half the orders,
+/// cancel a quarter and leave a quarter unpaid (they expire). A checkout refused because
+/// the product sold out clears the cart, so the shopper can go on buying.
+pub fn purchase_lifecycle(url: &str, data: Arc<Data>, scarce: Arc<Vec<String>>) -> Iteration {
+    let url: Arc<str> = url.into();
+    Arc::new(move |http, client, n| {
+        let url = url.clone();
+        let token = data.shoppers[client % data.shoppers.len()].access_token.clone();
+        let product = scarce[(client * 13 + n as usize) % scarce.len()].clone();
+        Box::pin(async move {
+            let post = |body: Value| {
+                let (http, url, token) = (http.clone(), url.clone(), token.clone());
+                async move { crate::load::post(&http, &url, Some(&token), &body).await }
+            };
+            post(json!({ "query": ADD_TO_CART, "variables": { "productId": product } })).await?;
+            let purchase = json!({
+                "query": CHECKOUT,
+                "variables": { "input": {
+                    "idempotencyKey": uuid::Uuid::new_v4().simple().to_string(),
+                    "shippingAddress": {
+                        "fullName": "Soak Shopper", "line1": "1 Load Street", "city": "Berlin",
+                        "postalCode": "10115", "countryCode": "DE",
+                    },
+                } },
+            });
+            let placed = match post(purchase).await {
+                Ok(placed) => placed,
+                Err(error) => {
+                    post(json!({ "query": CLEAR_CART })).await?;
+                    return Err(error);
+                }
+            };
+            let placed: Value = serde_json::from_slice(&placed).map_err(|error| format!("checkout body: {error}"))?;
+            let order_id = placed["data"]["checkout"]["order"]["id"].clone();
+            match n % 4 {
+                0 | 1 => {
+                    let approval = placed["data"]["checkout"]["approvalUrl"].as_str().unwrap_or_default();
+                    let approved = http
+                        .get(approval)
+                        .send()
+                        .await
+                        .map_err(|error| format!("send: {error}"))?;
+                    if !approved.status().is_success() {
+                        return Err(format!("HTTP {}: approval page", approved.status()));
+                    }
+                    post(json!({ "query": CAPTURE, "variables": { "orderId": order_id } })).await?;
+                }
+                2 => {
+                    post(json!({ "query": CANCEL, "variables": { "orderId": order_id } })).await?;
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+    })
+}
+
+/// The soak run's storefront: [`mixed`]'s reads with every purchase a
+/// [`purchase_lifecycle`] on scarce stock.
+pub fn soak_mix(url: &str, data: Arc<Data>, scarce: Arc<Vec<String>>) -> Iteration {
+    storefront_mix([
+        listing(url, data.clone()),
+        product_page(url, data.clone()),
+        account(url, data.clone()),
+        purchase_lifecycle(url, data, scarce),
+    ])
 }
