@@ -399,6 +399,9 @@ async fn no_read_after_a_write_is_stale(store: Store, redis: bool) {
             tokio::spawn(async move {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     graphql(&url, PRODUCT, json!({ "id": id })).await;
+                    // Steady reads racing the writes; unpaced, four readers queue every
+                    // write behind them on the embedded store's single connection.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             })
         })
@@ -445,6 +448,7 @@ async fn no_read_after_a_write_is_stale_with_the_redis_cache() {
 
 #[tokio::test]
 async fn no_read_after_a_write_is_stale_with_the_embedded_cache() {
+    let _alone = crate::helpers::one_at_a_time().await;
     no_read_after_a_write_is_stale(Store::EmbeddedSqlite, false).await;
 }
 
