@@ -133,14 +133,7 @@ async fn the_relay_publishes_every_event_in_order_per_aggregate_through_a_broker
     wait_for_published(&catalog.db, 1000, Duration::from_secs(60)).await;
 
     // Read the topic back: every event, each product's in commit order.
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", format!("test-{}", Uuid::now_v7()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    consumer.subscribe(&["catalog.product"]).unwrap();
+    let consumer = crate::helpers::topic_reader(&brokers, "catalog.product");
     let mut seen: HashMap<Uuid, Vec<i32>> = HashMap::new();
     let mut total = 0;
     while total < 1000 {

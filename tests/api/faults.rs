@@ -12,11 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rdkafka::{
-    ClientConfig, Message,
-    consumer::{Consumer, StreamConsumer},
-    mocking::MockCluster,
-};
+use rdkafka::{Message, mocking::MockCluster};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -551,14 +547,7 @@ async fn checkouts_through_a_broker_outage_and_a_kill_between_commit_and_publish
 
     // The topic has every order's OrderPlaced (at least once: a kill after the broker's
     // acknowledgement and before the row was marked may publish one twice).
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", format!("test-{}", Uuid::now_v7()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    consumer.subscribe(&["orders.order"]).unwrap();
+    let consumer = crate::helpers::topic_reader(&brokers, "orders.order");
     let expected: HashSet<String> = placed.iter().cloned().collect();
     assert_eq!(expected.len(), 24, "24 distinct orders");
     let mut deliveries: HashMap<String, usize> = HashMap::new();
