@@ -6,7 +6,7 @@
 //! several services started in one test process share it; their series are told apart by
 //! the `cache`/`service` labels.
 
-use std::sync::OnceLock;
+use std::{sync::OnceLock, time::Duration};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -15,6 +15,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 const LATENCY_BUCKETS_SECONDS: &[f64] = &[
     0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -29,8 +32,28 @@ pub fn prometheus() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("another metrics recorder is installed; /metrics will be empty");
         }
+        keep_up(handle.clone());
         handle
     })
+}
+
+/// A recorder built by hand (not `install()`) keeps every histogram sample until
+/// something drains it, and only a scrape did: a process nobody scraped kept every
+/// request's timing samples in memory. A thread of its own rather than a task, because
+/// the first caller's runtime may be one of many short-lived ones (tests start services
+/// on theirs).
+fn keep_up(handle: PrometheusHandle) {
+    let started = std::thread::Builder::new()
+        .name("metrics-upkeep".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(error) = started {
+        tracing::warn!(%error, "failed to start the metrics upkeep thread; histograms drain only when scraped");
+    }
 }
 
 /// The metrics in the Prometheus text format.

@@ -2,7 +2,13 @@
 //!
 //! A batch of misses registers each address it is about to load; a reader that misses an
 //! address already registered waits for that load instead of starting its own. The
-//! registration is removed by the load itself when it finishes, whoever drives it.
+//! registration is removed by the load itself when it finishes.
+//!
+//! Each load runs as a task of its own, not inside the reader that started it: a reader
+//! whose request is cancelled (a client gone, a router timeout) must not leave a
+//! half-run load parked in the registry, unpolled, still holding what it held at that
+//! moment (a pool permit or connection: on the embedded store, the only one) until
+//! another reader of the same address happened to poll it again.
 
 use std::{
     collections::HashMap,
@@ -53,7 +59,7 @@ impl SingleFlight {
                 let registry = Arc::clone(&self.flights);
                 let owned = addresses.clone();
                 let pending = load(to_load.clone());
-                let flight: Flight = async move {
+                let task = tokio::spawn(async move {
                     let result = pending.await.map(Arc::new).map_err(Arc::new);
                     if let Ok(mut flights) = registry.lock() {
                         for address in &owned {
@@ -61,6 +67,13 @@ impl SingleFlight {
                         }
                     }
                     result
+                });
+                let flight: Flight = async move {
+                    task.await.unwrap_or_else(|failure| {
+                        Err(Arc::new(AppError::internal(anyhow::anyhow!(
+                            "cache load task failed: {failure}"
+                        ))))
+                    })
                 }
                 .boxed()
                 .shared();
@@ -137,6 +150,43 @@ mod tests {
         assert!(
             flights.flights.lock().unwrap().is_empty(),
             "finished flights are unregistered"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_load_whose_reader_is_cancelled_still_finishes_and_is_unregistered() {
+        let flights = Arc::new(SingleFlight::default());
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let finished = Arc::new(AtomicUsize::new(0));
+        let reader = {
+            let flights = Arc::clone(&flights);
+            let finished = Arc::clone(&finished);
+            tokio::spawn(async move {
+                flights
+                    .run(vec![(1_u32, "a".to_owned())], |_| async move {
+                        let _ = released.await;
+                        finished.fetch_add(1, Ordering::SeqCst);
+                        Ok(HashMap::from([("a".to_owned(), b"1".to_vec())]))
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        reader.abort();
+        let _ = reader.await;
+        release.send(()).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !flights.flights.lock().unwrap().is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the abandoned load never finished"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            finished.load(Ordering::SeqCst),
+            1,
+            "the load ran to its end with no reader"
         );
     }
 
