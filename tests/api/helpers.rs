@@ -299,12 +299,26 @@ pub async fn spawn_router_with(env: &[(&str, String)]) -> TestRouter {
     router
 }
 
-/// A port that was free a moment ago (for child processes that cannot report theirs).
+/// A port that was free a moment ago (for child processes that cannot report theirs, and
+/// services whose address others must know before they start).
+///
+/// Drawn at random from below the kernel's ephemeral range, not by binding port 0: an
+/// ephemeral port is also what every outgoing connection on the machine takes, so one
+/// picked that way was sometimes taken by a client socket before the service bound it
+/// (seen in CI: "Address already in use" for an orders port chosen a moment earlier).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000_u16, ephemeral_start.max(10_001));
+    for _ in 0..1000 {
+        let port = low + (Uuid::new_v4().as_u128() % u128::from(high - low)) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {low}..{high}");
 }
 
 pub async fn wait_for_ok(url: &str, timeout: Duration) {
