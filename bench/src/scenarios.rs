@@ -106,18 +106,23 @@ pub fn checkout(url: &str, data: Arc<Data>) -> Iteration {
         Box::pin(async move {
             let add = json!({ "query": ADD_TO_CART, "variables": { "productId": product } });
             crate::load::post(&http, &url, Some(&token), &add).await?;
-            let purchase = json!({
-                "query": CHECKOUT,
-                "variables": { "input": {
-                    "idempotencyKey": uuid::Uuid::new_v4().simple().to_string(),
-                    "shippingAddress": {
-                        "fullName": "Bench Shopper", "line1": "1 Load Street", "city": "Berlin",
-                        "postalCode": "10115", "countryCode": "DE",
-                    },
-                } },
-            });
+            let purchase = checkout_request("Bench Shopper");
             crate::load::post(&http, &url, Some(&token), &purchase).await.map(drop)
         })
+    })
+}
+
+/// A checkout of the caller's cart with a fresh idempotency key, shipped to `full_name`.
+fn checkout_request(full_name: &str) -> Value {
+    json!({
+        "query": CHECKOUT,
+        "variables": { "input": {
+            "idempotencyKey": uuid::Uuid::new_v4().simple().to_string(),
+            "shippingAddress": {
+                "fullName": full_name, "line1": "1 Load Street", "city": "Berlin",
+                "postalCode": "10115", "countryCode": "DE",
+            },
+        } },
     })
 }
 
@@ -165,16 +170,7 @@ pub fn purchase_lifecycle(url: &str, data: Arc<Data>, scarce: Arc<Vec<String>>) 
                 async move { crate::load::post(&http, &url, Some(&token), &body).await }
             };
             post(json!({ "query": ADD_TO_CART, "variables": { "productId": product } })).await?;
-            let purchase = json!({
-                "query": CHECKOUT,
-                "variables": { "input": {
-                    "idempotencyKey": uuid::Uuid::new_v4().simple().to_string(),
-                    "shippingAddress": {
-                        "fullName": "Soak Shopper", "line1": "1 Load Street", "city": "Berlin",
-                        "postalCode": "10115", "countryCode": "DE",
-                    },
-                } },
-            });
+            let purchase = checkout_request("Soak Shopper");
             let placed = match post(purchase).await {
                 Ok(placed) => placed,
                 Err(error) => {
