@@ -448,7 +448,6 @@ async fn no_read_after_a_write_is_stale_with_the_redis_cache() {
 
 #[tokio::test]
 async fn no_read_after_a_write_is_stale_with_the_embedded_cache() {
-    let _alone = crate::helpers::one_at_a_time().await;
     no_read_after_a_write_is_stale(Store::EmbeddedSqlite, false).await;
 }
 

@@ -463,7 +463,6 @@ async fn check_out(orders_url: &str, tokens: &[String], round: &str) -> Vec<Stri
 
 #[tokio::test]
 async fn checkouts_through_a_broker_outage_and_a_kill_between_commit_and_publish_lose_no_event() {
-    let _alone = crate::helpers::one_at_a_time().await;
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let identity = spawn_identity(IdentityOptions {

@@ -663,14 +663,6 @@ impl Drop for ServiceProcess {
     }
 }
 
-/// Held by tests that must not run beside each other: the embedded-SQLite staleness test
-/// times out at the router (5 s) when it runs beside the Kafka checkout fault test, a
-/// cross-test interference not yet explained (each passes alone and beside every other).
-pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
-    static EXCLUSIVE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    EXCLUSIVE.lock().await
-}
-
 /// A consumer of `topic` from its first message, in a group of its own (reads everything,
 /// commits nothing): how tests read back what reached the broker.
 pub fn topic_reader(brokers: &str, topic: &str) -> rdkafka::consumer::StreamConsumer {

@@ -322,3 +322,24 @@ async fn another_process_reads_the_catalog_topic_over_http_in_order_per_product(
         .unwrap();
     assert_eq!(odd.status(), 400);
 }
+
+#[tokio::test]
+async fn the_embedded_projection_never_stalls_the_one_connection_database_under_a_steady_stream_of_changes() {
+    // The embedded store has one connection, shared by requests, the outbox relay, the
+    // event log reader, the projection's handler and its rebuild watcher. Price changes
+    // arrive for several of the watcher's one-second checks; each must finish well inside
+    // the pool's 15 s acquire timeout, and the projection must keep up.
+    let catalog = spawn_catalog(Store::EmbeddedSqlite, false).await;
+    let lamp = create_product(&catalog, "Lamp", 100).await;
+    let mut version = 1;
+    let mut changes = 0;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(6) {
+        let price = 200 + changes;
+        version = tokio::time::timeout(Duration::from_secs(5), change_price(&catalog, lamp, version, price))
+            .await
+            .unwrap_or_else(|_| panic!("price change {changes} waited more than 5 s: the one-connection pool stalled"));
+        changes += 1;
+    }
+    wait_for_rows(&catalog, 1 + changes as u64, Duration::from_secs(10)).await;
+}

@@ -161,6 +161,11 @@ impl<H: Handler> KafkaConsumerRunner<H> {
     }
 
     /// Consumes until `stop` resolves.
+    ///
+    /// `stop` must be a plain signal (a channel receive, a shutdown listener), never work
+    /// that takes a resource: it is polled only between events, so a database query there
+    /// would be left half-run, holding its pool permit or connection, while the handler
+    /// waits for one (see `projection_state::run`).
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
         loop {

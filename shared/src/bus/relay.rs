@@ -129,7 +129,8 @@ impl OutboxRelay {
     }
 
     /// Publishes until `stop` resolves: batch after batch, idling when the outbox is
-    /// empty and backing off after failures.
+    /// empty and backing off after failures. `stop` is polled only between batches, so it
+    /// must be a plain signal that holds nothing (see the consumers' `run_until`).
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
         tracing::info!(
             service = self.service,
