@@ -2,7 +2,7 @@
 //!
 //! A batch of misses registers each address it is about to load; a reader that misses an
 //! address already registered waits for that load instead of starting its own. The
-//! registration is removed by the load itself when it finishes.
+//! registration is removed by the load's task when it ends, however it ends.
 //!
 //! Each load runs as a task of its own, not inside the reader that started it: a reader
 //! whose request is cancelled (a client gone, a router timeout) must not leave a
@@ -56,17 +56,15 @@ impl SingleFlight {
             }
             if !to_load.is_empty() {
                 let addresses: Vec<String> = to_load.iter().map(|(_, address)| address.clone()).collect();
-                let registry = Arc::clone(&self.flights);
-                let owned = addresses.clone();
+                let registration = Registration {
+                    registry: Arc::clone(&self.flights),
+                    addresses: addresses.clone(),
+                };
                 let pending = load(to_load.clone());
                 let task = tokio::spawn(async move {
-                    let result = pending.await.map(Arc::new).map_err(Arc::new);
-                    if let Ok(mut flights) = registry.lock() {
-                        for address in &owned {
-                            flights.remove(address);
-                        }
-                    }
-                    result
+                    // Dropped when the load ends, however it ends (a panic included).
+                    let _registration = registration;
+                    pending.await.map(Arc::new).map_err(Arc::new)
                 });
                 let flight: Flight = async move {
                     task.await.unwrap_or_else(|failure| {
@@ -93,6 +91,25 @@ impl SingleFlight {
             }
         }
         Ok(values)
+    }
+}
+
+/// A load's entries in the registry, removed when the load's task drops it: on success,
+/// on error, and on a panic, which would otherwise leave the failed flight registered and
+/// hand its error to every later reader of those addresses.
+struct Registration {
+    registry: Arc<Mutex<HashMap<String, Flight>>>,
+    addresses: Vec<String>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // A poisoned registry is unusable anyway; `run` reports that to the next reader.
+        if let Ok(mut flights) = self.registry.lock() {
+            for address in &self.addresses {
+                flights.remove(address);
+            }
+        }
     }
 }
 
@@ -207,5 +224,27 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(values.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_load_that_panics_is_unregistered_so_the_next_reader_loads_afresh() {
+        let flights = SingleFlight::default();
+        let error = flights
+            .run(vec![(1_u32, "a".to_owned())], |_| async {
+                if "a".len() == 1 {
+                    panic!("the load panics (on purpose, in a test)");
+                }
+                Ok(HashMap::new())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), crate::ErrorCode::Internal);
+        let values = flights
+            .run(vec![(1_u32, "a".to_owned())], |_| async {
+                Ok(HashMap::from([("a".to_owned(), b"1".to_vec())]))
+            })
+            .await
+            .expect("a fresh load, not the panicked one's error");
+        assert_eq!(values, vec![(1, b"1".to_vec())]);
     }
 }
