@@ -163,7 +163,7 @@ pub fn write(
     }
 
     let _ = writeln!(out, "\n## Targets\n\n| target | this run | |\n|---|---|---|");
-    targets(&mut out, rows);
+    targets(&mut out, rows, options.concurrency);
 
     let _ = writeln!(
         out,
@@ -201,7 +201,7 @@ pub fn write(
     Ok(())
 }
 
-fn targets(out: &mut String, rows: &[Row]) {
+fn targets(out: &mut String, rows: &[Row], concurrency: usize) {
     use crate::run::{
         BY_CATALOG_SIZE, DIRECT, GATEWAY, LISTING, LISTING_ONE_CLIENT, NGINX, OURS, OURS_UNCACHED, STOCK,
     };
@@ -224,7 +224,9 @@ fn targets(out: &mut String, rows: &[Row]) {
     let nginx = find(rows, LISTING, NGINX);
     target_line(
         out,
-        "router overhead over a direct subgraph call at 32 clients (a, response cache off): p50 ≤ 0.3 ms, p99 ≤ 1 ms",
+        &format!(
+            "router overhead over a direct subgraph call at {concurrency} clients (a, response cache off): p50 ≤ 0.3 ms, p99 ≤ 1 ms"
+        ),
         hop(LISTING),
     );
     target_line(
