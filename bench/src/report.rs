@@ -247,14 +247,21 @@ fn targets(out: &mut String, rows: &[Row], concurrency: usize) {
         .map(|row| row.scenario.clone())
         .collect();
     for scenario in scenarios {
-        let ours = find(rows, &scenario, OURS);
+        // The one-client listing measures our router with its response cache off only.
+        let (ours, which) = match find(rows, &scenario, OURS) {
+            Some(ours) => (Some(ours), ""),
+            None => (
+                find(rows, &scenario, OURS_UNCACHED),
+                ", ours with its response cache off",
+            ),
+        };
         let stock = find(rows, &scenario, STOCK);
         target_line(
             out,
             &format!("{scenario}: ours ≥ 0.95× stock Hive Router throughput"),
             ours.zip(stock).map(|(ours, stock)| {
                 let ratio = ours.result.throughput() / stock.result.throughput().max(f64::MIN_POSITIVE);
-                (format!("{ratio:.2}×"), ratio >= 0.95)
+                (format!("{ratio:.2}×{which}"), ratio >= 0.95)
             }),
         );
     }
