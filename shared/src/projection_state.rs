@@ -15,8 +15,6 @@ use sea_orm::{
     ActiveValue::Set, DatabaseConnection, DatabaseTransaction, EntityTrait, TransactionTrait, sea_query::OnConflict,
 };
 
-use tokio::sync::oneshot;
-
 use crate::{
     AppError,
     bus::{EventBus, Handler, RetryPolicy, TopicHome},
@@ -140,38 +138,22 @@ pub async fn run<M: ReadModel>(model: M, bus: EventBus, mut shutdown: Shutdown) 
             }
         };
         // The watcher queries the database, so it runs as its own task and the consumer
-        // only sees a signal. A consumer polls its stop condition only between events; a
-        // query polled there and then left unpolled while the consumer handles an event
-        // keeps its pool permit or connection, and on the embedded store's single
-        // connection the handler then waits for it forever.
-        let (rebuilt, rebuild_seen) = oneshot::channel::<()>();
-        let watcher = tokio::spawn(notify_when_rebuilt(
-            model.database().clone(),
-            projection,
-            generation,
-            rebuilt,
-        ));
+        // only awaits its end, a plain signal. A consumer polls its stop condition only
+        // between events; a query polled there and then left unpolled while the consumer
+        // handles an event keeps its pool permit or connection, and on the embedded
+        // store's single connection the handler then waits for it forever.
+        let db = model.database().clone();
+        let mut rebuilt = tokio::spawn(async move { generation_changed(&db, projection, generation).await });
         consumer
             .run_until(async {
                 tokio::select! {
                     () = shutdown.recv() => {}
-                    _ = rebuild_seen => {}
+                    _ = &mut rebuilt => {}
                 }
             })
             .await;
-        watcher.abort();
+        rebuilt.abort();
     }
-}
-
-/// Sends on `rebuilt` once the projection's generation is no longer `generation`.
-async fn notify_when_rebuilt(
-    db: DatabaseConnection,
-    projection: &'static str,
-    generation: i32,
-    rebuilt: oneshot::Sender<()>,
-) {
-    generation_changed(&db, projection, generation).await;
-    let _ = rebuilt.send(());
 }
 
 /// Resolves once the projection's generation is no longer `generation`.

@@ -313,7 +313,7 @@ pub fn free_port() -> u16 {
         .unwrap_or(32768);
     let (low, high) = (10_000_u16, ephemeral_start.max(10_001));
     for _ in 0..1000 {
-        let port = low + (Uuid::new_v4().as_u128() % u128::from(high - low)) as u16;
+        let port = rand::random_range(low..high);
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
