@@ -15,6 +15,10 @@ pub struct Options {
     /// `soak.md` (`scripts/soak.sh`).
     #[arg(long, env = "BENCH_SOAK_MINUTES")]
     pub soak_minutes: Option<u64>,
+    /// Only these scenarios, by letter (`--only c,d`): for investigating one gap without
+    /// the whole report. The report then goes to `partial.md` so `report.md` is kept.
+    #[arg(long, env = "BENCH_ONLY", value_delimiter = ',')]
+    pub only: Vec<char>,
     /// Concurrent clients of every measurement.
     #[arg(long, env = "BENCH_CONCURRENCY", default_value_t = 32)]
     pub concurrency: usize,
@@ -69,6 +73,37 @@ impl Options {
 
     pub fn warmup(&self) -> Duration {
         Duration::from_secs(self.warmup_seconds.unwrap_or(if self.quick { 1 } else { 2 }))
+    }
+
+    /// Whether the scenario named `scenario` ("a listing (10k)", "d checkout", …) is measured.
+    pub fn includes(&self, scenario: &str) -> bool {
+        self.only.is_empty()
+            || scenario
+                .chars()
+                .next()
+                .is_some_and(|letter| self.only.contains(&letter))
+    }
+
+    /// The report's file name (without extension).
+    pub fn report_name(&self) -> &'static str {
+        match (self.quick, self.only.is_empty()) {
+            (true, _) => "quick",
+            (false, false) => "partial",
+            (false, true) => "report",
+        }
+    }
+
+    /// The `scripts/bench.sh` arguments that select this run's mode, as the report quotes them.
+    pub fn arguments(&self) -> String {
+        let mut arguments = String::new();
+        if self.quick {
+            arguments.push_str(" --quick");
+        }
+        if !self.only.is_empty() {
+            let letters: Vec<String> = self.only.iter().map(char::to_string).collect();
+            arguments.push_str(&format!(" --only {}", letters.join(",")));
+        }
+        arguments
     }
 
     pub fn vitrina_binary(&self) -> anyhow::Result<PathBuf> {

@@ -1,9 +1,10 @@
 //! The processes under test: started on free ports, stopped when dropped, and measured for
-//! peak resident memory.
+//! peak resident memory and CPU time.
 //!
 //! Peak RSS is the kernel's own high-water mark (`VmHWM` in `/proc/<pid>/status`), summed
 //! over the process and its children (nginx's workers). Before each measurement the mark
 //! is reset (`5` to `/proc/<pid>/clear_refs`), so the peak reported is that measurement's.
+//! CPU time is user + system time from `/proc/<pid>/stat`, summed the same way.
 
 use std::{
     path::Path,
@@ -67,6 +68,13 @@ impl Process {
         self.sum_over_family("VmRSS:")
     }
 
+    /// CPU time (user + system) in seconds the process and its children have used so far.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let pids = family(self.pid()?);
+        let ticks: u64 = pids.iter().filter_map(|pid| cpu_ticks(*pid)).sum();
+        Some(ticks as f64 / USER_HZ)
+    }
+
     fn sum_over_family(&self, field: &str) -> Option<u64> {
         let pids = family(self.pid()?);
         let total: u64 = pids.iter().filter_map(|pid| status_bytes(*pid, field)).sum();
@@ -89,6 +97,22 @@ fn family(pid: u32) -> Vec<u32> {
         }
     }
     pids
+}
+
+/// The unit of `/proc/<pid>/stat`'s times: fixed at 100 by Linux's user ABI, whatever the
+/// kernel's own tick rate.
+const USER_HZ: f64 = 100.0;
+
+/// `utime + stime` of `/proc/<pid>/stat`, in [`USER_HZ`] ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after it are plain numbers.
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let mut fields = after_name.split_whitespace();
+    // After the name: state is field 3, utime field 14, stime field 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// A memory `field` of `/proc/<pid>/status` (given in kB there), in bytes.

@@ -17,6 +17,9 @@ pub struct Row {
     pub result: LoadResult,
     /// Peak RSS in bytes of each process under test, by name.
     pub peak_rss: Vec<(String, u64)>,
+    /// CPU time each process under test spent per measured iteration (µs), by name: where
+    /// a target's cost goes when throughput alone cannot say.
+    pub cpu_per_iteration: Vec<(String, f64)>,
 }
 
 /// `1000000` → `1M`, `10000` → `10k`.
@@ -138,7 +141,7 @@ pub fn write(
     versions: &Versions,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&options.out).with_context(|| format!("failed to create {}", options.out.display()))?;
-    let name = if options.quick { "quick" } else { "report" };
+    let name = options.report_name();
     let chart_name = format!("{name}.png");
     let mut out = String::new();
     let _ = writeln!(
@@ -152,7 +155,7 @@ pub fn write(
         started.format("%Y-%m-%d %H:%M:%S"),
         finished.format("%H:%M:%S"),
         versions.machine,
-        if options.quick { " --quick" } else { "" },
+        options.arguments(),
         options.concurrency,
         options.warmup().as_secs(),
         options.measure().as_secs(),
@@ -167,7 +170,7 @@ pub fn write(
 
     let _ = writeln!(
         out,
-        "\n## Measurements\n\n![throughput]({chart_name})\n\n| scenario | target | ok/s | p50 ms | p95 ms | p99 ms | max ms | errors | peak RSS (MB) |\n|---|---|---:|---:|---:|---:|---:|---:|---|"
+        "\n## Measurements\n\n![throughput]({chart_name})\n\n| scenario | target | ok/s | p50 ms | p95 ms | p99 ms | max ms | errors | peak RSS (MB) | CPU per iteration (µs) |\n|---|---|---:|---:|---:|---:|---:|---:|---|---|"
     );
     for row in rows {
         let result = &row.result;
@@ -177,9 +180,15 @@ pub fn write(
             .map(|(name, bytes)| format!("{name} {:.0}", *bytes as f64 / 1e6))
             .collect::<Vec<_>>()
             .join(", ");
+        let cpu = row
+            .cpu_per_iteration
+            .iter()
+            .map(|(name, micros)| format!("{name} {micros:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {rss} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {rss} | {cpu} |",
             row.scenario,
             row.target,
             result.throughput(),

@@ -246,8 +246,14 @@ impl<'a> Candidate<'a> {
     }
 }
 
-/// One round of one candidate: the load result and each watched process's peak RSS.
-type Measured = (LoadResult, Vec<(String, u64)>);
+/// One round of one candidate.
+struct Measured {
+    result: LoadResult,
+    /// Each watched process's peak RSS (bytes).
+    peak_rss: Vec<(String, u64)>,
+    /// Each watched process's CPU time per measured iteration (µs).
+    cpu_per_iteration: Vec<(String, f64)>,
+}
 
 /// The measurements of one run, in order.
 struct Bench<'a> {
@@ -265,6 +271,9 @@ impl Bench<'_> {
 
     /// [`Bench::compare`] with `concurrency` clients instead of the run's.
     async fn compare_at(&mut self, scenario: &str, candidates: Vec<Candidate<'_>>, concurrency: usize) {
+        if !self.options.includes(scenario) {
+            return;
+        }
         let mut rounds: Vec<Vec<Measured>> = candidates.iter().map(|_| Vec::new()).collect();
         for _ in 0..self.options.rounds() {
             for (candidate, results) in candidates.iter().zip(&mut rounds) {
@@ -273,23 +282,32 @@ impl Bench<'_> {
         }
         for (candidate, mut results) in candidates.into_iter().zip(rounds) {
             let mut peak_rss: Vec<(String, u64)> = Vec::new();
-            for (_, rss) in &results {
-                for (name, bytes) in rss {
+            for measured in &results {
+                for (name, bytes) in &measured.peak_rss {
                     match peak_rss.iter_mut().find(|(known, _)| known == name) {
                         Some((_, peak)) => *peak = (*peak).max(*bytes),
                         None => peak_rss.push((name.clone(), *bytes)),
                     }
                 }
             }
-            results.sort_by(|a, b| a.0.throughput().total_cmp(&b.0.throughput()));
-            let (result, _) = results.swap_remove(results.len() / 2);
+            results.sort_by(|a, b| a.result.throughput().total_cmp(&b.result.throughput()));
+            let Measured {
+                result,
+                cpu_per_iteration,
+                ..
+            } = results.swap_remove(results.len() / 2);
+            let cpu: Vec<String> = cpu_per_iteration
+                .iter()
+                .map(|(name, micros)| format!("{name} {micros:.0}"))
+                .collect();
             eprintln!(
-                "bench: {scenario:<24} {:<36} {:>7.0}/s p50 {:>7.2} ms p99 {:>7.2} ms errors {}{}",
+                "bench: {scenario:<24} {:<36} {:>7.0}/s p50 {:>7.2} ms p99 {:>7.2} ms errors {} cpu µs/it [{}]{}",
                 candidate.target,
                 result.throughput(),
                 result.ms(0.50),
                 result.ms(0.99),
                 result.errors,
+                cpu.join(", "),
                 result
                     .first_error
                     .as_deref()
@@ -301,6 +319,7 @@ impl Bench<'_> {
                 target: candidate.target,
                 result,
                 peak_rss,
+                cpu_per_iteration,
             });
         }
     }
@@ -309,19 +328,51 @@ impl Bench<'_> {
         for process in &candidate.watched {
             process.reset_peak_rss();
         }
-        let result = load::drive(
-            concurrency,
-            self.options.warmup(),
-            self.options.measure(),
-            candidate.iteration.clone(),
-        )
-        .await;
-        let rss = candidate
+        let cpu_now = || -> Vec<f64> {
+            candidate
+                .watched
+                .iter()
+                .map(|process| process.cpu_seconds().unwrap_or(0.0))
+                .collect()
+        };
+        // CPU is sampled over the measured window only, as the iterations are counted.
+        let cpu_during_measurement = async {
+            tokio::time::sleep(self.options.warmup()).await;
+            let before = cpu_now();
+            tokio::time::sleep(self.options.measure()).await;
+            let after = cpu_now();
+            after
+                .iter()
+                .zip(before)
+                .map(|(after, before)| after - before)
+                .collect::<Vec<_>>()
+        };
+        let (result, cpu) = tokio::join!(
+            load::drive(
+                concurrency,
+                self.options.warmup(),
+                self.options.measure(),
+                candidate.iteration.clone(),
+            ),
+            cpu_during_measurement
+        );
+        let peak_rss = candidate
             .watched
             .iter()
             .map(|process| (process.name.clone(), process.peak_rss_bytes().unwrap_or(0)))
             .collect();
-        (result, rss)
+        let iterations = result.iterations.max(1) as f64;
+        let cpu_per_iteration = candidate
+            .watched
+            .iter()
+            .zip(cpu)
+            .map(|(process, seconds)| (process.name.clone(), seconds * 1e6 / iterations))
+            .collect();
+        Measured {
+            result,
+            peak_rss,
+            cpu_per_iteration,
+        }
     }
 }
 
@@ -533,7 +584,7 @@ async fn measure_everything(
 
     // The listing again on a large catalog, interleaved with the everyday one: keyset
     // pagination must keep p99 flat. A failure here still leaves the report of the rest.
-    if !options.quick {
+    if !options.quick && options.includes(BY_CATALOG_SIZE) {
         let large: anyhow::Result<()> = async {
             let large = BenchDatabase::create(admin, &options.postgres, "large").await?;
             let large_url = large.url.clone();
