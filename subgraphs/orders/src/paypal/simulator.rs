@@ -16,15 +16,21 @@
 //!
 //! Under `/simulator/` it also has controls for tests and demos: make the next captures
 //! answer 500 after capturing (a lost answer), or count an order's captures.
+//!
+//! Its memory is bounded: it remembers the latest [`REMEMBERED_ORDERS`] orders and
+//! [`REMEMBERED_ANSWERS`] idempotent answers, forgetting the oldest first (PayPal itself
+//! expires an order nobody captured within hours). A process that runs for days under
+//! load, or the load harness, must not grow with every checkout it ever saw.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use axum::{
     Json, Router,
+    body::Bytes,
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Response},
@@ -48,6 +54,10 @@ pub const CLIENT_SECRET: &str = "vitrina-simulator-secret";
 pub const WEBHOOK_ID: &str = "SIMULATED-WEBHOOK";
 const TOKEN_LIFETIME_SECONDS: u64 = 32_400;
 const DELIVERY_ATTEMPTS: u32 = 5;
+/// How many orders (with their captures) the simulator remembers.
+pub const REMEMBERED_ORDERS: usize = 10_000;
+/// How many successful idempotent answers it can replay (about two per order).
+pub const REMEMBERED_ANSWERS: usize = 2 * REMEMBERED_ORDERS;
 
 /// Where the simulator is reachable and where it delivers webhooks.
 #[derive(Debug, Clone)]
@@ -77,15 +87,49 @@ struct SimulatedCapture {
 #[derive(Default)]
 struct Ledger {
     orders: HashMap<String, SimulatedOrder>,
+    /// Order ids, oldest first: the order they are forgotten in.
+    order_ids: VecDeque<String>,
     /// Capture id → order id.
     captures: HashMap<String, String>,
-    /// (route, PayPal-Request-Id) → the first answer.
-    answers: HashMap<(String, String), (StatusCode, Value)>,
+    /// (route, PayPal-Request-Id) → the first answer, as sent: one allocation each, where
+    /// an order as a `Value` is dozens.
+    answers: HashMap<(String, String), Sent>,
+    /// Keys of `answers`, oldest first.
+    answer_keys: VecDeque<(String, String)>,
     tokens: Vec<String>,
     /// Captures performed per order (a double capture would show here).
     capture_count: HashMap<String, u32>,
     /// How many coming captures answer 500 after capturing.
     lost_capture_answers: u32,
+}
+
+impl Ledger {
+    fn add_order(&mut self, order: SimulatedOrder) {
+        self.order_ids.push_back(order.id.clone());
+        self.orders.insert(order.id.clone(), order);
+        while self.order_ids.len() > REMEMBERED_ORDERS {
+            let Some(oldest) = self.order_ids.pop_front() else {
+                break;
+            };
+            if let Some(forgotten) = self.orders.remove(&oldest) {
+                if let Some(capture) = forgotten.capture {
+                    self.captures.remove(&capture.id);
+                }
+                self.capture_count.remove(&oldest);
+            }
+        }
+    }
+
+    fn remember_answer(&mut self, key: (String, String), answer: Sent) {
+        self.answer_keys.push_back(key.clone());
+        self.answers.insert(key, answer);
+        while self.answer_keys.len() > REMEMBERED_ANSWERS {
+            let Some(oldest) = self.answer_keys.pop_front() else {
+                break;
+            };
+            self.answers.remove(&oldest);
+        }
+    }
 }
 
 /// The simulator's state; cheap to clone.
@@ -98,6 +142,13 @@ pub struct Simulator {
 }
 
 type Answer = (StatusCode, Value);
+
+/// An answer with its body written out, as remembered and replayed.
+type Sent = (StatusCode, Bytes);
+
+fn sent((status, body): Answer) -> Sent {
+    (status, Bytes::from(body.to_string()))
+}
 
 fn error(status: StatusCode, name: &str, issue: &str, message: &str) -> Answer {
     (
@@ -168,7 +219,7 @@ impl Simulator {
 
     /// Runs `act` once per (route, request id) until it succeeds; repeats of a success get
     /// its answer.
-    fn idempotent(&self, route: &str, headers: &HeaderMap, act: impl FnOnce(&mut Ledger) -> Answer) -> Answer {
+    fn idempotent(&self, route: &str, headers: &HeaderMap, act: impl FnOnce(&mut Ledger) -> Answer) -> Sent {
         let request_id = headers
             .get("paypal-request-id")
             .and_then(|value| value.to_str().ok())
@@ -179,13 +230,13 @@ impl Simulator {
         {
             return answer.clone();
         }
-        let answer = act(&mut ledger);
+        let answer = sent(act(&mut ledger));
         // Only what succeeded is remembered: a capture refused before approval may be
         // asked again, with the same id, once the buyer approved.
         if let Some(request_id) = request_id
             && answer.0.is_success()
         {
-            ledger.answers.insert((route.to_owned(), request_id), answer.clone());
+            ledger.remember_answer((route.to_owned(), request_id), answer.clone());
         }
         answer
     }
@@ -286,6 +337,10 @@ fn respond((status, body): Answer) -> Response {
     (status, Json(body)).into_response()
 }
 
+fn respond_sent((status, body): Sent) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 async fn token(State(simulator): State<Simulator>, headers: HeaderMap) -> Response {
     let expected = format!(
         "Basic {}",
@@ -354,10 +409,11 @@ async fn create_order(State(simulator): State<Simulator>, headers: HeaderMap, Js
             value: value.to_owned(),
             capture: None,
         };
-        ledger.orders.insert(order.id.clone(), order.clone());
-        (StatusCode::CREATED, simulator.order_json(&order))
+        let answer = (StatusCode::CREATED, simulator.order_json(&order));
+        ledger.add_order(order);
+        answer
     });
-    respond(answer)
+    respond_sent(answer)
 }
 
 async fn get_order(State(simulator): State<Simulator>, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -471,7 +527,7 @@ async fn capture(State(simulator): State<Simulator>, headers: HeaderMap, Path(id
             ));
         }
     }
-    respond(answer)
+    respond_sent(answer)
 }
 
 async fn refund(State(simulator): State<Simulator>, headers: HeaderMap, Path(capture_id): Path<String>) -> Response {
@@ -514,7 +570,7 @@ async fn refund(State(simulator): State<Simulator>, headers: HeaderMap, Path(cap
         });
         simulator.deliver("PAYMENT.CAPTURE.REFUNDED", "refund", resource);
     }
-    respond(answer)
+    respond_sent(answer)
 }
 
 async fn verify(State(simulator): State<Simulator>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
@@ -567,4 +623,59 @@ async fn stats(State(simulator): State<Simulator>) -> Response {
         StatusCode::OK,
         json!({ "tokensIssued": ledger.tokens.len(), "orders": ledger.orders.len() }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn captured_order(number: usize) -> SimulatedOrder {
+        SimulatedOrder {
+            id: format!("ORDER-{number}"),
+            status: "COMPLETED",
+            reference_id: format!("reference-{number}"),
+            currency: "EUR".to_owned(),
+            value: "1.00".to_owned(),
+            capture: Some(SimulatedCapture {
+                id: format!("CAPTURE-{number}"),
+                status: "COMPLETED",
+            }),
+        }
+    }
+
+    #[test]
+    fn the_ledger_forgets_its_oldest_orders_and_their_captures_beyond_its_bound() {
+        let mut ledger = Ledger::default();
+        for number in 0..=REMEMBERED_ORDERS {
+            let order = captured_order(number);
+            ledger.captures.insert(format!("CAPTURE-{number}"), order.id.clone());
+            ledger.capture_count.insert(order.id.clone(), 1);
+            ledger.add_order(order);
+        }
+        assert_eq!(ledger.orders.len(), REMEMBERED_ORDERS);
+        assert!(!ledger.orders.contains_key("ORDER-0"));
+        assert!(!ledger.captures.contains_key("CAPTURE-0"));
+        assert!(!ledger.capture_count.contains_key("ORDER-0"));
+        assert!(ledger.orders.contains_key("ORDER-1"));
+        assert!(ledger.captures.contains_key(&format!("CAPTURE-{REMEMBERED_ORDERS}")));
+        assert_eq!(ledger.captures.len(), REMEMBERED_ORDERS);
+    }
+
+    #[test]
+    fn the_ledger_replays_its_latest_answers_and_forgets_the_oldest() {
+        let mut ledger = Ledger::default();
+        for number in 0..=REMEMBERED_ANSWERS {
+            let answer = sent((StatusCode::CREATED, json!({ "id": number })));
+            ledger.remember_answer(("create".to_owned(), format!("request-{number}")), answer);
+        }
+        assert_eq!(ledger.answers.len(), REMEMBERED_ANSWERS);
+        assert!(
+            !ledger
+                .answers
+                .contains_key(&("create".to_owned(), "request-0".to_owned()))
+        );
+        let (status, body) = &ledger.answers[&("create".to_owned(), format!("request-{REMEMBERED_ANSWERS}"))];
+        assert_eq!(*status, StatusCode::CREATED);
+        assert_eq!(&body[..], format!("{{\"id\":{REMEMBERED_ANSWERS}}}").as_bytes());
+    }
 }
