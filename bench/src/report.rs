@@ -220,7 +220,7 @@ fn targets(out: &mut String, rows: &[Row], concurrency: usize) {
             .map(|(direct, ours)| {
                 let p50 = ours.result.ms(0.5) - direct.result.ms(0.5);
                 let p99 = ours.result.ms(0.99) - direct.result.ms(0.99);
-                (format!("p50 +{p50:.2} ms, p99 +{p99:.2} ms"), p50 <= 0.3 && p99 <= 1.0)
+                (format!("p50 {p50:+.2} ms, p99 {p99:+.2} ms"), p50 <= 0.3 && p99 <= 1.0)
             })
     };
     target_line(
@@ -238,18 +238,31 @@ fn targets(out: &mut String, rows: &[Row], concurrency: usize) {
         ),
         hop(LISTING),
     );
-    target_line(
-        out,
-        "router hop within 2× the nginx hop (p50 added over direct)",
-        direct.zip(ours_a).zip(nginx).map(|((direct, ours), nginx)| {
-            let ours = ours.result.ms(0.5) - direct.result.ms(0.5);
-            let proxy = (nginx.result.ms(0.5) - direct.result.ms(0.5)).max(0.001);
-            (
-                format!("router +{ours:.2} ms, nginx +{proxy:.2} ms ({:.1}×)", ours / proxy),
-                ours <= 2.0 * proxy,
-            )
-        }),
-    );
+    let within_nginx = "router hop within 2× the nginx hop (p50 added over direct)";
+    match direct.zip(ours_a).zip(nginx) {
+        // The direct call must be measurably faster than the nginx hop for a ratio to mean
+        // anything; on a noisy machine it sometimes is not, and the report says so.
+        Some(((direct, _), nginx)) if nginx.result.ms(0.5) - direct.result.ms(0.5) < 0.05 => {
+            let _ = writeln!(
+                out,
+                "| {within_nginx} | inconclusive: the direct call ({:.2} ms p50) was not faster than through nginx ({:.2} ms) in this run | — |",
+                direct.result.ms(0.5),
+                nginx.result.ms(0.5),
+            );
+        }
+        measured => target_line(
+            out,
+            within_nginx,
+            measured.map(|((direct, ours), nginx)| {
+                let ours = ours.result.ms(0.5) - direct.result.ms(0.5);
+                let proxy = nginx.result.ms(0.5) - direct.result.ms(0.5);
+                (
+                    format!("router {ours:+.2} ms, nginx {proxy:+.2} ms ({:.1}×)", ours / proxy),
+                    ours <= 2.0 * proxy,
+                )
+            }),
+        ),
+    }
     let scenarios: Vec<String> = rows
         .iter()
         .filter(|row| row.target == STOCK)
