@@ -1,11 +1,16 @@
-//! The writing half of the transactional outbox: [`append`] inserts events into the
-//! service's `outbox` table inside the caller's transaction, so an event exists if and
-//! only if its change committed. Publishing the rows is the event backbone's job.
+//! The writing half of the transactional outbox: [`commit`] inserts events into the
+//! service's `outbox` table inside the caller's transaction and commits it, so an event
+//! exists if and only if its change committed. Publishing the rows is the event
+//! backbone's job; [`commit`] then wakes this process's relay, which otherwise waits.
 
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait};
 
-use crate::{error::AppError, events::DomainEvent};
+use crate::{
+    bus::doorbell::{ANY_OUTBOX, OUTBOX_COMMITS},
+    error::AppError,
+    events::DomainEvent,
+};
 
 /// The `outbox` table (created by `vitrina_migrations::outbox`).
 pub mod entity {
@@ -39,13 +44,16 @@ pub mod entity {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// Inserts `events` into the outbox through `transaction`.
-pub async fn append<C, E>(transaction: &C, events: &[E], request_id: Option<&str>) -> Result<(), AppError>
-where
-    C: ConnectionTrait,
-    E: DomainEvent,
-{
+/// Inserts `events` into the outbox through `transaction`, commits it, and tells the
+/// relay. The commit is part of the call so that no writer can forget the wake-up (its
+/// events would then wait for the relay's safety-net poll).
+pub async fn commit<E: DomainEvent>(
+    transaction: DatabaseTransaction,
+    events: &[E],
+    request_id: Option<&str>,
+) -> Result<(), AppError> {
     if events.is_empty() {
+        transaction.commit().await?;
         return Ok(());
     }
     let now = Utc::now();
@@ -66,6 +74,8 @@ where
             ..Default::default()
         });
     }
-    entity::Entity::insert_many(rows).exec(transaction).await?;
+    entity::Entity::insert_many(rows).exec(&transaction).await?;
+    transaction.commit().await?;
+    OUTBOX_COMMITS.ring(ANY_OUTBOX);
     Ok(())
 }

@@ -44,8 +44,7 @@ async fn commit_changes(
             reason: "test".to_owned(),
         };
         let transaction = db.begin().await.unwrap();
-        outbox::append(&transaction, &[event], None).await.unwrap();
-        transaction.commit().await.unwrap();
+        outbox::commit(transaction, &[event], None).await.unwrap();
         committed.entry(product_id).or_default().push(sequence);
     }
     committed
@@ -170,6 +169,27 @@ async fn the_relay_publishes_to_the_embedded_log_in_commit_order() {
         log.windows(2).all(|pair| pair[0].event_id < pair[1].event_id),
         "the log is in commit order (UUID v7 ids)"
     );
+}
+
+#[tokio::test]
+async fn an_idle_relay_publishes_a_new_commit_without_waiting_for_its_safety_net_poll() {
+    let catalog = catalog_database(Store::EmbeddedSqlite).await;
+    let log = EmbeddedLog::new(catalog.db.clone());
+    let _relay = run(OutboxRelay::new(catalog.db.clone(), "catalog", Arc::new(log)));
+    let products = [Uuid::now_v7()];
+    for round in 1..=3 {
+        // Long enough for the relay to find the outbox empty and wait; unwoken, it
+        // would look again only after a second.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        commit_changes(&catalog.db, &products, 1, round).await;
+        wait_for_published(&catalog.db, round as u64, Duration::from_secs(10)).await;
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(600),
+            "round {round}: published {took:?} after the commit"
+        );
+    }
 }
 
 #[tokio::test]

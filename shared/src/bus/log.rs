@@ -22,7 +22,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{PublishError, Publisher};
+use super::{PublishError, Publisher, doorbell::LOG_APPENDS};
 use crate::events::EventEnvelope;
 
 /// The `event_log` and `event_log_offsets` tables (created by `vitrina_migrations::event_log`).
@@ -73,8 +73,10 @@ pub mod entity {
 
 use entity::{offset, record};
 
-/// How often a waiting read looks for new records.
-const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How long a waiting read is left alone unless an append in this process rings its
+/// topic (see [`super::doorbell`]): the safety net for records appended by another
+/// replica sharing the database.
+const IDLE_AT_MOST: Duration = Duration::from_millis(250);
 
 /// One record of a topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,8 +168,15 @@ impl EmbeddedLog {
     }
 
     async fn append(&self, rows: Vec<record::ActiveModel>) -> Result<(), DbErr> {
+        let mut topics: Vec<String> = rows.iter().filter_map(|row| row.topic.try_as_ref().cloned()).collect();
+        topics.sort_unstable();
+        topics.dedup();
         // One statement: the records get consecutive offsets in their order, atomically.
-        record::Entity::insert_many(rows).exec(&self.db).await.map(drop)
+        record::Entity::insert_many(rows).exec(&self.db).await?;
+        for topic in &topics {
+            LOG_APPENDS.ring(topic);
+        }
+        Ok(())
     }
 }
 
@@ -214,12 +223,16 @@ impl Publisher for EmbeddedLog {
 impl LogSource for EmbeddedLog {
     async fn read(&self, topic: &str, after: i64, max: u64, wait: Duration) -> Result<LogBatch, LogError> {
         let deadline = tokio::time::Instant::now() + wait;
+        let mut appends = LOG_APPENDS.listen(topic);
         loop {
+            // Before the look: an append after it must end the wait below.
+            appends.mark_seen();
             let batch = self.read_now(topic, after, max).await?;
-            if !batch.records.is_empty() || tokio::time::Instant::now() >= deadline {
+            let now = tokio::time::Instant::now();
+            if !batch.records.is_empty() || now >= deadline {
                 return Ok(batch);
             }
-            tokio::time::sleep(POLL_INTERVAL).await;
+            appends.wait((deadline - now).min(IDLE_AT_MOST)).await;
         }
     }
 

@@ -9,8 +9,11 @@
 //! by other processes over HTTP ([`feed_routes`], [`RemoteLog`]). Consumers run a
 //! [`Handler`] per consumer group with the same retries and dead-letter topic on either
 //! transport ([`KafkaConsumerRunner`], [`LogConsumerRunner`]); [`EventBus`] picks one.
+//! The waiting loops (the relay on an empty outbox, a read at the end of a topic) are
+//! woken by the writers ([`doorbell`]), not by polling.
 
 mod consumer;
+pub(crate) mod doorbell;
 mod feed;
 mod handling;
 mod kafka;

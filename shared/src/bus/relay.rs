@@ -20,7 +20,10 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait as _},
 };
 
-use super::Publisher;
+use super::{
+    Publisher,
+    doorbell::{ANY_OUTBOX, OUTBOX_COMMITS},
+};
 use crate::{
     events::EventEnvelope,
     outbox::entity::{self as outbox, Column},
@@ -28,8 +31,16 @@ use crate::{
 
 /// Events per batch: one round of broker acknowledgements.
 const BATCH: u64 = 500;
-/// Pause when the outbox is empty (new events are usually picked up within this).
-const IDLE: Duration = Duration::from_millis(20);
+/// How long an empty outbox is left alone unless a commit in this process rings (see
+/// [`super::doorbell`]): the safety net for rows committed by another replica.
+const IDLE_AT_MOST: Duration = Duration::from_secs(1);
+/// Pause after a ring before publishing, so commits landing together share one batch
+/// (one database transaction and one broker round) instead of one each; like Kafka's
+/// `linger.ms`.
+const LINGER: Duration = Duration::from_millis(5);
+/// Pause when another replica's relay holds the lock: it may have read the outbox before
+/// our rows committed, so look again soon rather than at the safety net.
+const LOCK_BUSY: Duration = Duration::from_millis(20);
 /// Pause after a failure, doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -55,21 +66,25 @@ impl OutboxRelay {
     }
 
     /// Publishes one batch; returns how many events it marked published.
-    #[tracing::instrument(skip_all, fields(service = self.service))]
     pub async fn publish_batch(&self) -> Result<usize, RelayError> {
+        Ok(self.try_publish_batch().await?.unwrap_or(0))
+    }
+
+    /// Publishes one batch; `None` when another replica's relay holds the lock.
+    #[tracing::instrument(skip_all, fields(service = self.service))]
+    async fn try_publish_batch(&self) -> Result<Option<usize>, RelayError> {
         if self.db.get_database_backend() != DatabaseBackend::Postgres {
             // The embedded SQLite database serves one process with one relay per service:
             // no lock needed, and no long write transaction to collide with the writers.
-            return self.publish_batch_on(&self.db).await;
+            return self.publish_batch_on(&self.db).await.map(Some);
         }
         let transaction = self.db.begin().await?;
         if !take_relay_lock(&transaction, self.service).await? {
-            // Another replica's relay is publishing.
-            return Ok(0);
+            return Ok(None);
         }
         let published = self.publish_batch_on(&transaction).await;
         transaction.commit().await?;
-        published
+        published.map(Some)
     }
 
     async fn publish_batch_on(&self, connection: &impl ConnectionTrait) -> Result<usize, RelayError> {
@@ -128,9 +143,10 @@ impl OutboxRelay {
         metrics::gauge!("outbox_backlog", "service" => self.service).set(backlog as f64);
     }
 
-    /// Publishes until `stop` resolves: batch after batch, idling when the outbox is
-    /// empty and backing off after failures. `stop` is polled only between batches, so it
-    /// must be a plain signal that holds nothing (see the consumers' `run_until`).
+    /// Publishes until `stop` resolves: batch after batch, waiting for a commit when the
+    /// outbox is empty and backing off after failures. `stop` is polled only between
+    /// batches, so it must be a plain signal that holds nothing (see the consumers'
+    /// `run_until`).
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
         tracing::info!(
             service = self.service,
@@ -138,24 +154,36 @@ impl OutboxRelay {
             "outbox relay started"
         );
         tokio::pin!(stop);
+        let mut commits = OUTBOX_COMMITS.listen(ANY_OUTBOX);
         let mut backoff = FIRST_BACKOFF;
         loop {
-            let pause = match self.publish_batch().await {
-                Ok(0) => IDLE,
-                Ok(_) => {
-                    backoff = FIRST_BACKOFF;
-                    Duration::ZERO
-                }
+            // Before the look: a commit after it must end the idle wait below.
+            commits.mark_seen();
+            let outcome = self.try_publish_batch().await;
+            let failure_pause = backoff;
+            match &outcome {
+                Ok(Some(published)) if *published > 0 => backoff = FIRST_BACKOFF,
                 Err(error) => {
                     tracing::warn!(service = self.service, %error, "outbox relay failed; retrying");
-                    let pause = backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
-                    pause
+                }
+                Ok(_) => {}
+            }
+            // Only the pause races `stop`: a batch is never abandoned half-run.
+            let pause = async {
+                match outcome {
+                    Ok(Some(0)) => {
+                        commits.wait(IDLE_AT_MOST).await;
+                        tokio::time::sleep(LINGER).await;
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => tokio::time::sleep(LOCK_BUSY).await,
+                    Err(_) => tokio::time::sleep(failure_pause).await,
                 }
             };
             tokio::select! {
                 () = &mut stop => break,
-                () = tokio::time::sleep(pause) => {}
+                () = pause => {}
             }
         }
         tracing::info!(service = self.service, "outbox relay stopped");

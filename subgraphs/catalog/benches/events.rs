@@ -109,8 +109,7 @@ async fn fill_outbox(db: &DatabaseConnection, count: usize) {
             })
             .collect();
         let transaction = db.begin().await.unwrap();
-        outbox::append(&transaction, &events, None).await.unwrap();
-        transaction.commit().await.unwrap();
+        outbox::commit(transaction, &events, None).await.unwrap();
     }
 }
 

@@ -258,8 +258,7 @@ impl Orders {
         )
         .exec_without_returning(&transaction)
         .await?;
-        outbox::append(&transaction, &[event], request_id).await?;
-        transaction.commit().await?;
+        outbox::commit(transaction, &[event], request_id).await?;
         tracing::info!(%order_id, total, "order placed");
         Ok(PlacedOrder { order, lines })
     }

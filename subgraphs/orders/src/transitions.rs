@@ -114,8 +114,7 @@ pub async fn apply(
         row.paypal_capture_id = Set(Some(capture_id.to_owned()));
     }
     let updated = row.update(&transaction).await?;
-    outbox::append(&transaction, &[event], request_id).await?;
-    transaction.commit().await?;
+    outbox::commit(transaction, &[event], request_id).await?;
     tracing::info!(order_id = %id, from = %status, to = %next, "order moved");
     Ok(Moved::Changed(updated))
 }

@@ -108,8 +108,7 @@ pub async fn create(
     if stock.on_hand > 0 {
         events.push(stock_changed(&stock, stock.on_hand, "initial stock"));
     }
-    outbox::append(&transaction, &events, request_id).await?;
-    transaction.commit().await?;
+    outbox::commit(transaction, &events, request_id).await?;
     Ok((row, Some(stock)))
 }
 
@@ -205,8 +204,7 @@ async fn finish_product_update(
         product: snapshot(&after),
         price_changed: before.price_minor != after.price_minor || before.currency != after.currency,
     };
-    outbox::append(&transaction, &[event], request_id).await?;
-    transaction.commit().await?;
+    outbox::commit(transaction, &[event], request_id).await?;
     Ok((after, stock))
 }
 
@@ -220,8 +218,7 @@ pub async fn delete(db: &DatabaseConnection, id: Uuid, request_id: RequestId<'_>
         product_id: id,
         sku: row.sku,
     };
-    outbox::append(&transaction, &[event], request_id).await?;
-    transaction.commit().await?;
+    outbox::commit(transaction, &[event], request_id).await?;
     Ok(())
 }
 
@@ -276,8 +273,7 @@ pub async fn adjust_stock(
                 .ok_or_else(|| AppError::not_found("stock"))?
         }
     };
-    outbox::append(&transaction, &[stock_changed(&stock, delta, reason)], request_id).await?;
-    transaction.commit().await?;
+    outbox::commit(transaction, &[stock_changed(&stock, delta, reason)], request_id).await?;
     Ok((product, Some(stock)))
 }
 

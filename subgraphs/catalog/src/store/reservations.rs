@@ -115,8 +115,7 @@ pub async fn reserve(
     stock_reservation::Entity::insert_many(rows.iter().map(insertable))
         .exec_without_returning(&transaction)
         .await?;
-    outbox::append(&transaction, &events, request_id).await?;
-    transaction.commit().await?;
+    outbox::commit(transaction, &events, request_id).await?;
     reservation(request.order_id, rows)
 }
 
@@ -180,8 +179,7 @@ pub async fn advance(
         .filter(stock_reservation::Column::OrderId.eq(order_id))
         .exec(&transaction)
         .await?;
-    outbox::append(&transaction, &events, request_id).await?;
-    transaction.commit().await?;
+    outbox::commit(transaction, &events, request_id).await?;
     let rows = rows
         .into_iter()
         .map(|row| stock_reservation::Model {
