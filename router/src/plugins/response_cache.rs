@@ -13,12 +13,22 @@
 //!   taken by orders) are visible as soon as their event is published (well under a
 //!   second); the short TTL bounds what nothing announces.
 //!
+//! Admission: a response is looked up and stored only from its key's second request within
+//! a window on. Most distinct anonymous queries (a listing with one shopper's filters) are
+//! never asked again before the next catalog event retires them, and for those a look-up
+//! and a store are pure cost: a hop to the I/O runtime, a Redis round trip, a serialised
+//! body written and never read. A first request costs one look-up in [`Sightings`].
+//!
 //! Non-blocking: a hit answers without executing; a miss executes normally and the
 //! response is stored afterwards on the plugin I/O runtime, never delaying the client.
 //! Storage is the shared cache: Redis when `REDIS_URL` is set (shared by every router),
 //! else a bounded in-process cache.
 
-use std::time::Duration;
+use std::{
+    collections::HashSet,
+    sync::{Mutex, PoisonError},
+    time::{Duration, Instant},
+};
 
 use chrono::Utc;
 use futures::future::{Either, select};
@@ -50,6 +60,8 @@ use vitrina_shared::{
 
 /// The scope every cached response lives in; retired by every catalog event.
 const SCOPE: &str = "catalog-responses";
+/// Keys remembered as asked for: at most this many per window (two windows: about 1.2 MB).
+const SIGHTINGS_PER_WINDOW: usize = 50_000;
 /// The longest a catalog write's answer waits for the cache to be retired (the shared
 /// cache bounds its own backend calls well below this).
 const INVALIDATION_WAIT: Duration = Duration::from_secs(2);
@@ -84,6 +96,48 @@ pub struct ResponseCache {
     responses: Cache,
     io: tokio::runtime::Handle,
     subgraph: String,
+    sightings: Sightings,
+}
+
+/// Which cache keys were asked for lately: the admission test (see the module header).
+/// Two generations of fingerprints, the older dropped when the newer is a window old or
+/// full, so a key counts as seen for between one and two windows, in bounded memory.
+struct Sightings {
+    window: Duration,
+    capacity: usize,
+    state: Mutex<SightingState>,
+}
+
+struct SightingState {
+    current: HashSet<u64>,
+    previous: HashSet<u64>,
+    current_since: Instant,
+}
+
+impl Sightings {
+    fn new(window: Duration, capacity: usize) -> Self {
+        Self {
+            window,
+            capacity,
+            state: Mutex::new(SightingState {
+                current: HashSet::new(),
+                previous: HashSet::new(),
+                current_since: Instant::now(),
+            }),
+        }
+    }
+
+    /// Records a request for the key with `fingerprint`; whether it was asked for before.
+    fn seen_before(&self, fingerprint: u64) -> bool {
+        // The sets are never left half-changed, so a panic elsewhere does not spoil them.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.current.len() >= self.capacity || state.current_since.elapsed() >= self.window {
+            state.previous = std::mem::take(&mut state.current);
+            state.current_since = Instant::now();
+        }
+        let seen = state.previous.contains(&fingerprint);
+        !state.current.insert(fingerprint) || seen
+    }
 }
 
 /// Retires every cached response on each event published after this process started
@@ -149,10 +203,13 @@ fn only_fetches_from(services: &[&str], subgraph: &str) -> bool {
     !services.is_empty() && services.iter().all(|service| *service == subgraph)
 }
 
-fn cache_key(operation: &str, variables: &str) -> CacheKey {
+/// The cache key of `operation` with `variables`, and its fingerprint for [`Sightings`].
+fn cache_key(operation: &str, variables: &str) -> (CacheKey, u64) {
     let digest = Sha256::digest(format!("{operation}\n{variables}").as_bytes());
+    let mut fingerprint = [0; 8];
+    fingerprint.copy_from_slice(&digest[..8]);
     let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-    CacheKey::new(SCOPE, hex)
+    (CacheKey::new(SCOPE, hex), u64::from_le_bytes(fingerprint))
 }
 
 #[async_trait]
@@ -188,6 +245,7 @@ impl RouterPlugin for ResponseCache {
             responses,
             io: io.clone(),
             subgraph: config.subgraph,
+            sightings: Sightings::new(ttl, SIGHTINGS_PER_WINDOW),
         }))
     }
 
@@ -232,7 +290,11 @@ impl RouterPlugin for ResponseCache {
             .as_ref()
             .and_then(|variables| hive_router::sonic_rs::to_string(variables).ok())
             .unwrap_or_default();
-        let key = cache_key(&payload.operation_for_plan.to_string(), &variables);
+        let (key, fingerprint) = cache_key(&payload.operation_for_plan.to_string(), &variables);
+        if !self.sightings.seen_before(fingerprint) {
+            // A first request: neither looked up (nothing was stored for it) nor stored.
+            return payload.proceed();
+        }
         // One cache call covers the look-up and, on a miss, the store, so the response is
         // stored under the generation the look-up saw: an invalidation in between makes
         // the entry unreachable instead of resurrecting old data. Concurrent misses of
@@ -298,8 +360,44 @@ mod tests {
 
     #[test]
     fn the_key_tells_operations_and_variables_apart() {
-        let a = cache_key("{ products { id } }", "{\"first\":1}");
-        let b = cache_key("{ products { id } }", "{\"first\":2}");
+        let (a, a_fingerprint) = cache_key("{ products { id } }", "{\"first\":1}");
+        let (b, b_fingerprint) = cache_key("{ products { id } }", "{\"first\":2}");
         assert_ne!(format!("{a:?}"), format!("{b:?}"));
+        assert_ne!(a_fingerprint, b_fingerprint);
+        assert_eq!(cache_key("{ products { id } }", "{\"first\":1}").1, a_fingerprint);
+    }
+
+    #[test]
+    fn a_key_is_admitted_from_its_second_request_on() {
+        let sightings = Sightings::new(Duration::from_secs(60), 1000);
+        assert!(!sightings.seen_before(1));
+        assert!(sightings.seen_before(1));
+        assert!(sightings.seen_before(1));
+        assert!(!sightings.seen_before(2));
+    }
+
+    #[test]
+    fn a_sighting_is_remembered_for_one_more_generation_then_forgotten() {
+        // Capacity 2: every second new key starts a generation.
+        let sightings = Sightings::new(Duration::from_secs(60), 2);
+        assert!(!sightings.seen_before(1));
+        assert!(!sightings.seen_before(2));
+        // 1 and 2 move to the older generation, still remembered.
+        assert!(!sightings.seen_before(3));
+        assert!(sightings.seen_before(1));
+        // Full again: 3 and 1 become the older generation, and 2 is forgotten.
+        assert!(!sightings.seen_before(2));
+        assert!(sightings.seen_before(3));
+    }
+
+    #[test]
+    fn sightings_older_than_two_windows_are_forgotten() {
+        let sightings = Sightings::new(Duration::from_millis(20), 1000);
+        assert!(!sightings.seen_before(1));
+        std::thread::sleep(Duration::from_millis(25));
+        assert!(!sightings.seen_before(2));
+        std::thread::sleep(Duration::from_millis(25));
+        assert!(!sightings.seen_before(3));
+        assert!(!sightings.seen_before(1));
     }
 }
