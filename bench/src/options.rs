@@ -39,7 +39,9 @@ pub struct Options {
         default_value = "postgres://postgres@127.0.0.1:5432"
     )]
     pub postgres: String,
-    /// Redis for carts, sessions, caches and persisted queries.
+    /// Redis for carts, sessions, caches and persisted queries: a database of its own, as
+    /// every run empties it first (the large catalog's system uses, and empties, the
+    /// database numbered one above).
     #[arg(long, env = "BENCH_REDIS_URL", default_value = "redis://127.0.0.1:6379/14")]
     pub redis: String,
     /// Size of the large catalog (listing p99 is compared against 10,000 products).

@@ -102,6 +102,19 @@ async fn output_of(program: &str, args: &[&str]) -> String {
     }
 }
 
+/// "name value, name value, …": how the report and the progress lines give a figure per
+/// process.
+pub fn per_process<'a, N: std::fmt::Display + 'a, V: 'a>(
+    figures: impl IntoIterator<Item = &'a (N, V)>,
+    value: impl Fn(&V) -> String,
+) -> String {
+    figures
+        .into_iter()
+        .map(|(name, figure)| format!("{name} {}", value(figure)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn gateway_versions(dir: &Path) -> String {
     let lock: serde_json::Value = std::fs::read_to_string(dir.join("package-lock.json"))
         .ok()
@@ -174,18 +187,8 @@ pub fn write(
     );
     for row in rows {
         let result = &row.result;
-        let rss = row
-            .peak_rss
-            .iter()
-            .map(|(name, bytes)| format!("{name} {:.0}", *bytes as f64 / 1e6))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let cpu = row
-            .cpu_per_iteration
-            .iter()
-            .map(|(name, micros)| format!("{name} {micros:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let rss = per_process(&row.peak_rss, |bytes| format!("{:.0}", *bytes as f64 / 1e6));
+        let cpu = per_process(&row.cpu_per_iteration, |micros| format!("{micros:.0}"));
         let _ = writeln!(
             out,
             "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {rss} | {cpu} |",
@@ -330,11 +333,8 @@ fn targets(out: &mut String, rows: &[Row], concurrency: usize) {
         out,
         "peak RSS under load: router ≤ 100 MB, each subgraph ≤ 100 MB",
         (!peaks.is_empty()).then(|| {
-            let text = peaks
-                .iter()
-                .map(|(name, bytes)| format!("{name} {:.0} MB", *bytes as f64 / 1e6))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let listed: Vec<(&str, u64)> = peaks.iter().map(|(name, bytes)| (*name, *bytes)).collect();
+            let text = per_process(&listed, |bytes| format!("{:.0} MB", *bytes as f64 / 1e6));
             (text, peaks.values().all(|bytes| *bytes <= 100_000_000))
         }),
     );

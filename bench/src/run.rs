@@ -255,6 +255,11 @@ struct Measured {
     cpu_per_iteration: Vec<(String, f64)>,
 }
 
+/// The order of `count` candidates in round `round`: each round starts one candidate later.
+fn rotated(count: usize, round: usize) -> impl Iterator<Item = usize> {
+    (0..count).map(move |place| (place + round) % count.max(1))
+}
+
 /// The measurements of one run, in order.
 struct Bench<'a> {
     options: &'a Options,
@@ -262,9 +267,11 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
-    /// Measures every candidate of `scenario` in interleaved rounds (A B C, A B C, …) and
-    /// keeps each one's median round by throughput, so a drift of the machine during the
-    /// comparison cannot favour one of them. Peak RSS is the highest of the rounds.
+    /// Measures every candidate of `scenario` in interleaved rounds, each starting one
+    /// candidate later (A B C, B C A, C A B, …), and keeps each one's median round by
+    /// throughput: neither a drift of the machine during the comparison nor the place in
+    /// a round (right after the direct call's cold subgraph caches, say) can favour one of
+    /// them. Peak RSS is the highest of the rounds.
     async fn compare(&mut self, scenario: &str, candidates: Vec<Candidate<'_>>) {
         self.compare_at(scenario, candidates, self.options.concurrency).await;
     }
@@ -275,9 +282,9 @@ impl Bench<'_> {
             return;
         }
         let mut rounds: Vec<Vec<Measured>> = candidates.iter().map(|_| Vec::new()).collect();
-        for _ in 0..self.options.rounds() {
-            for (candidate, results) in candidates.iter().zip(&mut rounds) {
-                results.push(self.measure_once(candidate, concurrency).await);
+        for round in 0..self.options.rounds() {
+            for index in rotated(candidates.len(), round) {
+                rounds[index].push(self.measure_once(&candidates[index], concurrency).await);
             }
         }
         for (candidate, mut results) in candidates.into_iter().zip(rounds) {
@@ -296,10 +303,7 @@ impl Bench<'_> {
                 cpu_per_iteration,
                 ..
             } = results.swap_remove(results.len() / 2);
-            let cpu: Vec<String> = cpu_per_iteration
-                .iter()
-                .map(|(name, micros)| format!("{name} {micros:.0}"))
-                .collect();
+            let cpu = crate::report::per_process(&cpu_per_iteration, |micros| format!("{micros:.0}"));
             eprintln!(
                 "bench: {scenario:<24} {:<36} {:>7.0}/s p50 {:>7.2} ms p99 {:>7.2} ms errors {} cpu µs/it [{}]{}",
                 candidate.target,
@@ -307,7 +311,7 @@ impl Bench<'_> {
                 result.ms(0.50),
                 result.ms(0.99),
                 result.errors,
-                cpu.join(", "),
+                cpu,
                 result
                     .first_error
                     .as_deref()
@@ -400,6 +404,7 @@ impl Everyday {
         extra_env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
         let options = launch.options;
+        seed::empty_redis(&options.redis).await?;
         let small = BenchDatabase::create(admin, &options.postgres, "small").await?;
         let database_url = small.url.clone();
         databases.push(small);
@@ -594,7 +599,15 @@ async fn measure_everything(
             let large_categories = seed::seed_catalog(&large_db, options.large_catalog, CATEGORIES).await?;
             let mut large_ports = ports;
             large_ports.catalog = free_port()?;
-            let large_env = launch.env(&large_url, &large_ports, "large");
+            // Its own Redis database: the two catalogs' cache keys are the same, their rows not.
+            let large_redis = seed::next_redis_database(&options.redis)?;
+            seed::empty_redis(&large_redis).await?;
+            let mut large_env = launch.env(&large_url, &large_ports, "large");
+            for (key, value) in &mut large_env {
+                if key == "REDIS_URL" {
+                    value.clone_from(&large_redis);
+                }
+            }
             let large_catalog = launch
                 .subgraph("catalog-large", "catalog", &large_env, large_ports.catalog)
                 .await?;
@@ -699,5 +712,17 @@ impl Competitors {
                 Some(Candidate::new(name, iteration(url), with_router(subgraphs, process)))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rotated;
+
+    #[test]
+    fn every_candidate_takes_every_place_once_in_as_many_rounds() {
+        let rounds: Vec<Vec<usize>> = (0..3).map(|round| rotated(3, round).collect()).collect();
+        assert_eq!(rounds, vec![vec![0, 1, 2], vec![1, 2, 0], vec![2, 0, 1]]);
+        assert_eq!(rotated(0, 1).count(), 0);
     }
 }

@@ -68,7 +68,15 @@ pub fn listing(url: &str, data: Arc<Data>) -> Iteration {
     let url: Arc<str> = url.into();
     Arc::new(move |http, client, n| {
         let (url, body) = (url.clone(), listing_body(&data, client, n));
-        Box::pin(async move { crate::load::post(&http, &url, None, &body).await.map(drop) })
+        Box::pin(async move {
+            let page = crate::load::post(&http, &url, None, &body).await?;
+            // Every category holds products, so an empty page is a fault (a category
+            // filter that matched nothing), and must not pass for a fast answer.
+            if crate::load::contains(&page, b"\"edges\":[]") {
+                return Err("empty listing page".to_owned());
+            }
+            Ok(())
+        })
     })
 }
 
@@ -77,7 +85,13 @@ pub fn product_page(url: &str, data: Arc<Data>) -> Iteration {
     let url: Arc<str> = url.into();
     Arc::new(move |http, client, n| {
         let (url, body) = (url.clone(), product_page_body(&data, client, n));
-        Box::pin(async move { crate::load::post(&http, &url, None, &body).await.map(drop) })
+        Box::pin(async move {
+            let page = crate::load::post(&http, &url, None, &body).await?;
+            if crate::load::contains(&page, b"\"product\":null") {
+                return Err("the product page found no product".to_owned());
+            }
+            Ok(())
+        })
     })
 }
 

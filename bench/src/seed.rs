@@ -33,6 +33,35 @@ impl BenchDatabase {
     }
 }
 
+/// Empties the run's Redis database. Cache entries outlive a run (and its PostgreSQL
+/// databases): without this, a catalog could read the category tree another run's
+/// database cached under the same key, and every category filter would match nothing.
+pub async fn empty_redis(url: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(url).context("invalid Redis URL")?;
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .with_context(|| format!("failed to connect to {url}"))?;
+    redis::cmd("FLUSHDB")
+        .query_async::<()>(&mut connection)
+        .await
+        .with_context(|| format!("failed to empty {url}"))
+}
+
+/// The Redis database numbered one above `url`'s, for a second system of the run whose
+/// caches must not mix with the first one's (same keys, another PostgreSQL database).
+pub fn next_redis_database(url: &str) -> anyhow::Result<String> {
+    let mut parsed = reqwest::Url::parse(url).with_context(|| format!("invalid Redis URL {url}"))?;
+    let number: u32 = match parsed.path().trim_start_matches('/') {
+        "" => 0,
+        number => number
+            .parse()
+            .with_context(|| format!("{url} names no database number"))?,
+    };
+    parsed.set_path(&format!("/{}", number + 1));
+    Ok(parsed.to_string())
+}
+
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     Database::connect(url)
         .await
@@ -166,4 +195,22 @@ pub async fn guest_carts(router: &str, products: &[String], count: usize, lines:
         tokens.push(token.context("addToCart returned no guest token")?);
     }
     Ok(tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_redis_database;
+
+    #[test]
+    fn the_next_redis_database_is_numbered_one_above() {
+        assert_eq!(
+            next_redis_database("redis://127.0.0.1:6379/14").unwrap(),
+            "redis://127.0.0.1:6379/15"
+        );
+        assert_eq!(
+            next_redis_database("redis://127.0.0.1:6379").unwrap(),
+            "redis://127.0.0.1:6379/1"
+        );
+        assert!(next_redis_database("redis://127.0.0.1:6379/cache").is_err());
+    }
 }
