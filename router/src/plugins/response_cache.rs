@@ -203,13 +203,25 @@ fn only_fetches_from(services: &[&str], subgraph: &str) -> bool {
     !services.is_empty() && services.iter().all(|service| *service == subgraph)
 }
 
-/// The cache key of `operation` with `variables`, and its fingerprint for [`Sightings`].
-fn cache_key(operation: &str, variables: &str) -> (CacheKey, u64) {
-    let digest = Sha256::digest(format!("{operation}\n{variables}").as_bytes());
-    let mut fingerprint = [0; 8];
-    fingerprint.copy_from_slice(&digest[..8]);
-    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-    (CacheKey::new(SCOPE, hex), u64::from_le_bytes(fingerprint))
+/// The SHA-256 of one request's `operation` with its `variables`: its fingerprint for
+/// [`Sightings`] on every request, its cache key only once it is admitted.
+struct RequestDigest([u8; 32]);
+
+impl RequestDigest {
+    fn of(operation: &str, variables: &str) -> Self {
+        Self(Sha256::digest(format!("{operation}\n{variables}").as_bytes()).into())
+    }
+
+    fn fingerprint(&self) -> u64 {
+        let mut first = [0; 8];
+        first.copy_from_slice(&self.0[..8]);
+        u64::from_le_bytes(first)
+    }
+
+    fn cache_key(&self) -> CacheKey {
+        let hex: String = self.0.iter().map(|byte| format!("{byte:02x}")).collect();
+        CacheKey::new(SCOPE, hex)
+    }
 }
 
 #[async_trait]
@@ -290,11 +302,12 @@ impl RouterPlugin for ResponseCache {
             .as_ref()
             .and_then(|variables| hive_router::sonic_rs::to_string(variables).ok())
             .unwrap_or_default();
-        let (key, fingerprint) = cache_key(&payload.operation_for_plan.to_string(), &variables);
-        if !self.sightings.seen_before(fingerprint) {
+        let digest = RequestDigest::of(&payload.operation_for_plan.to_string(), &variables);
+        if !self.sightings.seen_before(digest.fingerprint()) {
             // A first request: neither looked up (nothing was stored for it) nor stored.
             return payload.proceed();
         }
+        let key = digest.cache_key();
         // One cache call covers the look-up and, on a miss, the store, so the response is
         // stored under the generation the look-up saw: an invalidation in between makes
         // the entry unreachable instead of resurrecting old data. Concurrent misses of
@@ -360,11 +373,14 @@ mod tests {
 
     #[test]
     fn the_key_tells_operations_and_variables_apart() {
-        let (a, a_fingerprint) = cache_key("{ products { id } }", "{\"first\":1}");
-        let (b, b_fingerprint) = cache_key("{ products { id } }", "{\"first\":2}");
-        assert_ne!(format!("{a:?}"), format!("{b:?}"));
-        assert_ne!(a_fingerprint, b_fingerprint);
-        assert_eq!(cache_key("{ products { id } }", "{\"first\":1}").1, a_fingerprint);
+        let a = RequestDigest::of("{ products { id } }", "{\"first\":1}");
+        let b = RequestDigest::of("{ products { id } }", "{\"first\":2}");
+        assert_ne!(format!("{:?}", a.cache_key()), format!("{:?}", b.cache_key()));
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_eq!(
+            RequestDigest::of("{ products { id } }", "{\"first\":1}").fingerprint(),
+            a.fingerprint()
+        );
     }
 
     #[test]
