@@ -15,15 +15,9 @@ pub mod plugins;
 use hive_router::{PluginRegistry, error::RouterInitError, init_rustls_crypto_provider, ntex, router_entrypoint};
 use vitrina_shared::profile::Requirement;
 
-/// Every plugin this build knows; `router.yaml` enables and configures them by name.
+/// The one plugin this build adds (its stages are configured inside it, see [`plugins`]).
 pub fn plugin_registry() -> PluginRegistry {
-    PluginRegistry::new()
-        .register::<plugins::authentication::Authentication>()
-        .register::<plugins::client_address::ClientAddress>()
-        .register::<plugins::landing_page::LandingPage>()
-        .register::<plugins::persisted_queries::PersistedQueries>()
-        .register::<plugins::request_id::RequestIdPropagation>()
-        .register::<plugins::response_cache::ResponseCache>()
+    PluginRegistry::new().register::<plugins::Vitrina>()
 }
 
 /// Variables the production profile sets when the operator has not: introspection and

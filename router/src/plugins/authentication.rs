@@ -17,22 +17,20 @@
 use std::sync::Arc;
 
 use hive_router::{
-    GraphQLError, async_trait,
+    GraphQLError,
     http::{StatusCode, header::AUTHORIZATION},
     plugins::{
-        hooks::{
-            on_graphql_params::{OnGraphQLParamsStartHookPayload, OnGraphQLParamsStartHookResult},
-            on_plugin_init::{OnPluginInitPayload, OnPluginInitResult},
-        },
-        plugin_trait::{RouterPlugin, StartHookPayload},
+        hooks::on_graphql_params::{OnGraphQLParamsStartHookPayload, OnGraphQLParamsStartHookResult},
+        plugin_trait::StartHookPayload,
     },
 };
 use serde::Deserialize;
 use vitrina_shared::{
     AppError, ErrorCode,
     auth::{self, TokenValidator},
-    config::Settings,
 };
+
+use super::Resources;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,24 +40,15 @@ pub struct Authentication {
     validator: Arc<TokenValidator>,
 }
 
-#[async_trait]
-impl RouterPlugin for Authentication {
-    type Config = AuthenticationConfig;
-
-    fn plugin_name() -> &'static str {
-        "vitrina_authentication"
+impl Authentication {
+    pub fn new(_config: AuthenticationConfig, resources: &Resources) -> Self {
+        Self {
+            validator: Arc::new(auth::remote_validator(&resources.settings, resources.redis.clone())),
+        }
     }
 
-    fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
-        let _config = payload.config()?;
-        let settings = Settings::load()?;
-        let redis = crate::io::block_on_io(vitrina_shared::redis_store::connect_if_configured(&settings))??;
-        let validator = Arc::new(auth::remote_validator(&settings, redis));
-        Ok(Some(Self { validator }))
-    }
-
-    async fn on_graphql_params<'exec>(
-        &'exec self,
+    pub async fn on_graphql_params<'exec>(
+        &self,
         payload: OnGraphQLParamsStartHookPayload<'exec>,
     ) -> OnGraphQLParamsStartHookResult<'exec> {
         let outcome = {

@@ -9,15 +9,13 @@
 use std::net::IpAddr;
 
 use hive_router::{
-    async_trait,
     http::{HeaderName, HeaderValue},
     plugins::{
         hooks::{
-            on_http_request::{OnHttpRequestHookFuture, OnHttpRequestHookPayload},
-            on_plugin_init::{OnPluginInitPayload, OnPluginInitResult},
+            on_http_request::{OnHttpRequestHookPayload, OnHttpRequestHookResult},
             on_subgraph_http_request::{OnSubgraphHttpRequestHookPayload, OnSubgraphHttpRequestHookResult},
         },
-        plugin_trait::{RouterPlugin, StartHookPayload},
+        plugin_trait::StartHookPayload,
     },
 };
 use serde::Deserialize;
@@ -33,32 +31,22 @@ pub struct ClientAddress {
     header: HeaderName,
 }
 
-#[async_trait]
-impl RouterPlugin for ClientAddress {
-    type Config = ClientAddressConfig;
-
-    fn plugin_name() -> &'static str {
-        "vitrina_client_address"
-    }
-
-    fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
-        let _config = payload.config()?;
-        Ok(Some(Self {
+impl ClientAddress {
+    pub fn new(_config: ClientAddressConfig) -> Self {
+        Self {
             header: HeaderName::from_static(vitrina_shared::http::FORWARDED_FOR_HEADER),
-        }))
+        }
     }
 
-    fn on_http_request<'req>(&'req self, payload: OnHttpRequestHookPayload<'req>) -> OnHttpRequestHookFuture<'req> {
-        Box::pin(async move {
-            if let Some(address) = payload.router_http_request.peer_addr() {
-                payload.context.insert(ClientIp(address.ip()));
-            }
-            payload.proceed()
-        })
+    pub fn on_http_request<'req>(&self, payload: OnHttpRequestHookPayload<'req>) -> OnHttpRequestHookResult<'req> {
+        if let Some(address) = payload.router_http_request.peer_addr() {
+            payload.context.insert(ClientIp(address.ip()));
+        }
+        payload.proceed()
     }
 
-    async fn on_subgraph_http_request<'exec>(
-        &'exec self,
+    pub fn on_subgraph_http_request<'exec>(
+        &self,
         mut payload: OnSubgraphHttpRequestHookPayload<'exec>,
     ) -> OnSubgraphHttpRequestHookResult<'exec> {
         let address = payload.context.get_ref::<ClientIp>().map(|ip| ip.0);

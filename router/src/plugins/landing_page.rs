@@ -10,19 +10,14 @@
 //! that origin, which router.yaml's CORS policy allows alongside Apollo Studio.
 
 use hive_router::{
-    async_trait,
     http::{Method, header::ACCEPT},
     ntex::http::Response,
     plugins::{
-        hooks::{
-            on_http_request::{OnHttpRequestHookFuture, OnHttpRequestHookPayload},
-            on_plugin_init::{OnPluginInitPayload, OnPluginInitResult},
-        },
-        plugin_trait::{RouterPlugin, StartHookPayload},
+        hooks::on_http_request::{OnHttpRequestHookPayload, OnHttpRequestHookResult},
+        plugin_trait::StartHookPayload,
     },
 };
 use serde::Deserialize;
-use vitrina_shared::config::Settings;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,36 +83,24 @@ fn wants_html(accept: Option<&str>) -> bool {
     accept.is_some_and(|accept| accept.split(',').any(|kind| kind.trim().starts_with("text/html")))
 }
 
-#[async_trait]
-impl RouterPlugin for LandingPage {
-    type Config = LandingPageConfig;
-
-    fn plugin_name() -> &'static str {
-        "vitrina_landing_page"
-    }
-
-    fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
-        let config = payload.config()?;
-        if Settings::load()?.is_production() {
-            return Ok(None);
-        }
-        Ok(Some(Self {
+impl LandingPage {
+    /// The stage, or none in the production profile.
+    pub fn new(config: LandingPageConfig, production: bool) -> Option<Self> {
+        (!production).then(|| Self {
             html: sandbox_page(&config.graphql_path),
-        }))
+        })
     }
 
-    fn on_http_request<'req>(&'req self, payload: OnHttpRequestHookPayload<'req>) -> OnHttpRequestHookFuture<'req> {
-        Box::pin(async move {
-            let request = &payload.router_http_request;
-            let accept = request.headers().get(ACCEPT).and_then(|value| value.to_str().ok());
-            if request.method() == Method::GET && request.path() == "/" && wants_html(accept) {
-                let page = Response::Ok()
-                    .content_type("text/html; charset=utf-8")
-                    .body(self.html.clone());
-                return payload.end_with_response(page);
-            }
-            payload.proceed()
-        })
+    pub fn on_http_request<'req>(&self, payload: OnHttpRequestHookPayload<'req>) -> OnHttpRequestHookResult<'req> {
+        let request = &payload.router_http_request;
+        let accept = request.headers().get(ACCEPT).and_then(|value| value.to_str().ok());
+        if request.method() == Method::GET && request.path() == "/" && wants_html(accept) {
+            let page = Response::Ok()
+                .content_type("text/html; charset=utf-8")
+                .body(self.html.clone());
+            return payload.end_with_response(page);
+        }
+        payload.proceed()
     }
 }
 

@@ -12,14 +12,11 @@
 //! client. Only POST bodies are inspected (GET requests pass through unchanged).
 
 use hive_router::{
-    GraphQLError, async_trait,
+    GraphQLError,
     http::{Method, StatusCode},
     plugins::{
-        hooks::{
-            on_graphql_params::{GraphQLParams, OnGraphQLParamsStartHookPayload, OnGraphQLParamsStartHookResult},
-            on_plugin_init::{OnPluginInitPayload, OnPluginInitResult},
-        },
-        plugin_trait::{RouterPlugin, StartHookPayload},
+        hooks::on_graphql_params::{GraphQLParams, OnGraphQLParamsStartHookPayload, OnGraphQLParamsStartHookResult},
+        plugin_trait::StartHookPayload,
     },
 };
 use serde::Deserialize;
@@ -27,8 +24,9 @@ use sha2::{Digest, Sha256};
 use vitrina_shared::{
     AppError,
     cache::{Cache, CacheKey},
-    config::Settings,
 };
+
+use super::Resources;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,10 +59,7 @@ pub struct PersistedQueries {
 
 /// The lowercase hex SHA-256 of `document`, as APQ clients compute it.
 fn sha256_hex(document: &str) -> String {
-    Sha256::digest(document.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(document.as_bytes()))
 }
 
 fn is_sha256_hex(hash: &str) -> bool {
@@ -126,28 +121,20 @@ fn step_for(probe: Probe) -> Step {
     }
 }
 
-#[async_trait]
-impl RouterPlugin for PersistedQueries {
-    type Config = PersistedQueriesConfig;
-
-    fn plugin_name() -> &'static str {
-        "vitrina_persisted_queries"
-    }
-
-    fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
-        let _config = payload.config()?;
-        let settings = Settings::load()?;
-        let io = crate::io::runtime()?;
-        let redis = crate::io::block_on_io(vitrina_shared::redis_store::connect_if_configured(&settings))??;
+impl PersistedQueries {
+    pub fn new(_config: PersistedQueriesConfig, resources: &Resources) -> Self {
         let documents = {
-            let _entered = io.enter();
-            Cache::from_settings("router-apq", &settings, redis)
+            let _entered = resources.io.enter();
+            Cache::from_settings("router-apq", &resources.settings, resources.redis.clone())
         };
-        Ok(Some(Self { documents, io }))
+        Self {
+            documents,
+            io: resources.io.clone(),
+        }
     }
 
-    async fn on_graphql_params<'exec>(
-        &'exec self,
+    pub async fn on_graphql_params<'exec>(
+        &self,
         payload: OnGraphQLParamsStartHookPayload<'exec>,
     ) -> OnGraphQLParamsStartHookResult<'exec> {
         if *payload.router_http_request.method != Method::POST {

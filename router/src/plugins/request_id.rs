@@ -12,18 +12,14 @@
 //!
 //! Trade-off: Hive Router's in-flight deduplication fingerprints subgraph requests with
 //! their headers, so a per-request header means identical concurrent queries are no
-//! longer merged. Correlated logs are worth more to us; set `enabled: false` on this
-//! plugin in `router.yaml` to prefer deduplication.
+//! longer merged. Correlated logs are worth more to us; leave `request_id` out of the
+//! `vitrina` plugin's configuration in `router.yaml` to prefer deduplication.
 
 use hive_router::{
-    async_trait,
     http::{HeaderName, HeaderValue},
     plugins::{
-        hooks::{
-            on_plugin_init::{OnPluginInitPayload, OnPluginInitResult},
-            on_subgraph_http_request::{OnSubgraphHttpRequestHookPayload, OnSubgraphHttpRequestHookResult},
-        },
-        plugin_trait::{RouterPlugin, StartHookPayload},
+        hooks::on_subgraph_http_request::{OnSubgraphHttpRequestHookPayload, OnSubgraphHttpRequestHookResult},
+        plugin_trait::StartHookPayload,
     },
     telemetry::logging::request_id::REQUEST_IDENTIFIERS,
 };
@@ -59,22 +55,15 @@ pub struct RequestIdPropagation {
     header: HeaderName,
 }
 
-#[async_trait]
-impl RouterPlugin for RequestIdPropagation {
-    type Config = RequestIdConfig;
-
-    fn plugin_name() -> &'static str {
-        "vitrina_request_id"
+impl RequestIdPropagation {
+    pub fn new(config: RequestIdConfig) -> Result<Self, hive_router::http::header::InvalidHeaderName> {
+        Ok(Self {
+            header: HeaderName::try_from(config.header.as_str())?,
+        })
     }
 
-    fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
-        let config = payload.config()?;
-        let header = HeaderName::try_from(config.header.as_str())?;
-        Ok(Some(Self { header }))
-    }
-
-    async fn on_subgraph_http_request<'exec>(
-        &'exec self,
+    pub fn on_subgraph_http_request<'exec>(
+        &self,
         mut payload: OnSubgraphHttpRequestHookPayload<'exec>,
     ) -> OnSubgraphHttpRequestHookResult<'exec> {
         let identifiers = REQUEST_IDENTIFIERS.try_with(|identifiers| {

@@ -36,11 +36,8 @@ use hive_router::{
     async_trait,
     http::{StatusCode, header::AUTHORIZATION},
     plugins::{
-        hooks::{
-            on_execute::{OnExecuteResponse, OnExecuteStartHookPayload, OnExecuteStartHookResult},
-            on_plugin_init::{OnPluginInitPayload, OnPluginInitResult},
-        },
-        plugin_trait::{EndHookPayload, RouterPlugin, StartHookPayload},
+        hooks::on_execute::{OnExecuteResponse, OnExecuteStartHookPayload, OnExecuteStartHookResult},
+        plugin_trait::{EndHookPayload, StartHookPayload},
     },
     query_planner::{
         planner::plan_nodes::{PlanNode, QueryPlan},
@@ -54,9 +51,10 @@ use vitrina_shared::{
     AppError,
     bus::{EventBus, Handler, HandlerError, RetryPolicy, TopicHome},
     cache::{Cache, CacheKey},
-    config::Settings,
     events::EventEnvelope,
 };
+
+use super::Resources;
 
 /// The scope every cached response lives in; retired by every catalog event.
 const SCOPE: &str = "catalog-responses";
@@ -69,6 +67,10 @@ const INVALIDATION_WAIT: Duration = Duration::from_secs(2);
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseCacheConfig {
+    /// Off turns the stage off while keeping its settings (the load harness compares both
+    /// through `ROUTER_RESPONSE_CACHE_ENABLED`).
+    #[serde(default = "default_enabled", deserialize_with = "flag")]
+    pub enabled: bool,
     /// The subgraph whose anonymous reads are cached.
     #[serde(default = "default_subgraph")]
     pub subgraph: String,
@@ -78,6 +80,28 @@ pub struct ResponseCacheConfig {
     /// Lifetime of an entry no event retired.
     #[serde(default = "default_ttl_seconds")]
     pub ttl_seconds: u64,
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+/// A boolean written as one or as text: a `from_env` placeholder inside a plugin's
+/// configuration resolves to the variable's text (`"false"`).
+fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Text(String),
+    }
+    match Flag::deserialize(deserializer)? {
+        Flag::Bool(flag) => Ok(flag),
+        Flag::Text(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("expected true or false, found {text:?}"))),
+    }
 }
 
 fn default_subgraph() -> String {
@@ -219,30 +243,23 @@ impl RequestDigest {
     }
 
     fn cache_key(&self) -> CacheKey {
-        let hex: String = self.0.iter().map(|byte| format!("{byte:02x}")).collect();
-        CacheKey::new(SCOPE, hex)
+        CacheKey::new(SCOPE, hex::encode(self.0))
     }
 }
 
-#[async_trait]
-impl RouterPlugin for ResponseCache {
-    type Config = ResponseCacheConfig;
-
-    fn plugin_name() -> &'static str {
-        "vitrina_response_cache"
-    }
-
-    fn on_plugin_init(payload: OnPluginInitPayload<Self>) -> OnPluginInitResult<Self> {
-        let config = payload.config()?;
-        let settings = Settings::load()?;
-        let io = crate::io::runtime()?;
-        let redis = crate::io::block_on_io(vitrina_shared::redis_store::connect_if_configured(&settings))??;
+impl ResponseCache {
+    /// The stage, or none when its configuration turns it off.
+    pub fn new(config: ResponseCacheConfig, resources: &Resources) -> Result<Option<Self>, hive_router::BoxError> {
+        if !config.enabled {
+            return Ok(None);
+        }
+        let (settings, io) = (&resources.settings, &resources.io);
         let _entered = io.enter();
         let ttl = Duration::from_secs(config.ttl_seconds.max(1));
-        let responses = Cache::from_settings_with_ttl("router-responses", &settings, redis, ttl);
+        let responses = Cache::from_settings_with_ttl("router-responses", settings, resources.redis.clone(), ttl);
         // Each router instance must see every event: a consumer group of its own.
         let group = format!("router.response-cache.{}", uuid::Uuid::new_v4().simple());
-        let consumer = EventBus::from_settings(&settings).consumer(
+        let consumer = EventBus::from_settings(settings).consumer(
             &group,
             &config.topic,
             TopicHome::Service(settings.catalog_url()),
@@ -261,8 +278,8 @@ impl RouterPlugin for ResponseCache {
         }))
     }
 
-    async fn on_execute<'exec>(
-        &'exec self,
+    pub async fn on_execute<'exec>(
+        &self,
         payload: OnExecuteStartHookPayload<'exec>,
     ) -> OnExecuteStartHookResult<'exec> {
         let kind = payload.operation_for_plan.operation_kind.as_ref();
@@ -381,6 +398,17 @@ mod tests {
             RequestDigest::of("{ products { id } }", "{\"first\":1}").fingerprint(),
             a.fingerprint()
         );
+    }
+
+    #[test]
+    fn the_stage_is_turned_off_by_a_boolean_or_by_the_text_an_environment_variable_gives() {
+        let enabled = |json: &str| hive_router::sonic_rs::from_str::<ResponseCacheConfig>(json).map(|c| c.enabled);
+        assert!(enabled("{}").unwrap());
+        assert!(!enabled(r#"{"enabled":false}"#).unwrap());
+        assert!(!enabled(r#"{"enabled":"false"}"#).unwrap());
+        assert!(enabled(r#"{"enabled":"true"}"#).unwrap());
+        assert!(enabled(r#"{"enabled":"maybe"}"#).is_err());
+        assert!(enabled(r#"{"enabled":true,"ttl":1}"#).is_err());
     }
 
     #[test]
