@@ -30,6 +30,7 @@ mod redis_backend;
 mod single_flight;
 
 use std::{
+    any::Any,
     collections::HashMap,
     hash::Hash,
     sync::{
@@ -114,7 +115,16 @@ struct Inner {
     ttl: Duration,
     flights: SingleFlight,
     breaker: Mutex<Breaker>,
+    /// Decoded copies of the values read through [`Cache::get_or_load_shared`].
+    decoded: DecodedValues,
 }
+
+/// Versioned address → a decoded value (an `Arc<V>`), for the few whole values that
+/// many requests read.
+type DecodedValues = moka::sync::Cache<String, Arc<dyn Any + Send + Sync>>;
+
+/// How many decoded values a cache keeps: they are meant for a handful of hot entries.
+const MAX_DECODED_VALUES: u64 = 64;
 
 /// Backend health as this process sees it.
 #[derive(Default)]
@@ -138,6 +148,10 @@ impl Cache {
                 ttl,
                 flights: SingleFlight::default(),
                 breaker: Mutex::new(Breaker::default()),
+                decoded: moka::sync::Cache::builder()
+                    .max_capacity(MAX_DECODED_VALUES)
+                    .time_to_live(ttl)
+                    .build(),
             })),
             stats: Arc::default(),
         }
@@ -246,11 +260,58 @@ impl Cache {
         F: FnOnce(Vec<K>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<HashMap<K, V>, AppError>> + Send + 'static,
     {
+        self.read_through(keys, load, |_, bytes| decode::<V>(bytes)).await
+    }
+
+    /// As [`Cache::get_or_load`], for a value that many requests read whole (a small
+    /// tree): every reader of one stored entry shares one decoded copy, so a hit costs no
+    /// decoding. Safe for the reason the near cache is: a decoded copy is kept by the
+    /// entry's versioned address, which never names another value; a retired generation
+    /// leaves its copies unreachable until they expire.
+    pub async fn get_or_load_shared<V, F, Fut>(&self, key: CacheKey, load: F) -> Result<Arc<V>, AppError>
+    where
+        V: Serialize + DeserializeOwned + Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V, AppError>> + Send + 'static,
+    {
+        let decoded = self.inner.as_ref().map(|inner| inner.decoded.clone());
+        let mut values = self
+            .read_through(
+                vec![((), key)],
+                move |_| async move {
+                    let value = load().await?;
+                    Ok(HashMap::from([((), value)]))
+                },
+                move |stored, bytes| decode_shared::<V>(decoded.as_ref(), stored, bytes),
+            )
+            .await?;
+        values
+            .remove(&())
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("cache loader returned no value")))
+    }
+
+    /// The read path of every look-up: `load` produces `V`s, `decode` turns stored bytes
+    /// into the caller's `T` (given the slot and generation they were read under, or
+    /// nothing for bytes just loaded).
+    async fn read_through<K, V, T, F, Fut, D>(
+        &self,
+        keys: Vec<(K, CacheKey)>,
+        load: F,
+        decode: D,
+    ) -> Result<HashMap<K, T>, AppError>
+    where
+        K: Eq + Hash + Clone + Send + Sync + 'static,
+        V: Serialize + Send + 'static,
+        T: From<V>,
+        F: FnOnce(Vec<K>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<HashMap<K, V>, AppError>> + Send + 'static,
+        D: Fn(Option<(&Slot, &str)>, &[u8]) -> Result<Option<T>, serde_json::Error>,
+    {
         let Some(inner) = self.inner.as_ref().filter(|inner| inner.backend_usable()) else {
             if self.inner.is_some() {
                 self.count(Outcome::Degraded, keys.len());
             }
-            return load(keys.into_iter().map(|(k, _)| k).collect()).await;
+            return load_directly(load, keys).await;
         };
         let slots: Vec<Slot> = keys
             .iter()
@@ -264,7 +325,7 @@ impl Cache {
             Err(reason) => {
                 inner.trip(&reason);
                 self.count(Outcome::Degraded, keys.len());
-                return load(keys.into_iter().map(|(k, _)| k).collect()).await;
+                return load_directly(load, keys).await;
             }
         };
 
@@ -272,7 +333,7 @@ impl Cache {
         let mut missing = Vec::new();
         for ((key, _), (slot, cached)) in keys.into_iter().zip(slots.into_iter().zip(read)) {
             match cached.value {
-                Some(bytes) => match decode::<V>(&bytes) {
+                Some(bytes) => match decode(Some((&slot, &cached.generation)), &bytes) {
                     Ok(Some(value)) => {
                         found.insert(key, value);
                     }
@@ -317,7 +378,7 @@ impl Cache {
             })
             .await?;
         for (key, bytes) in loaded {
-            if let Some(value) = decode::<V>(&bytes).map_err(AppError::internal)? {
+            if let Some(value) = decode(None, &bytes).map_err(AppError::internal)? {
                 found.insert(key, value);
             }
         }
@@ -445,11 +506,48 @@ async fn bounded<T>(call: impl Future<Output = Result<T, BackendError>>) -> Resu
     }
 }
 
+/// `keys` read from the database alone, bypassing the backend.
+async fn load_directly<K, V, T, F, Fut>(load: F, keys: Vec<(K, CacheKey)>) -> Result<HashMap<K, T>, AppError>
+where
+    K: Eq + Hash,
+    T: From<V>,
+    F: FnOnce(Vec<K>) -> Fut,
+    Fut: Future<Output = Result<HashMap<K, V>, AppError>>,
+{
+    let values = load(keys.into_iter().map(|(k, _)| k).collect()).await?;
+    Ok(values.into_iter().map(|(k, v)| (k, T::from(v))).collect())
+}
+
 fn decode<V: DeserializeOwned>(bytes: &[u8]) -> Result<Option<V>, serde_json::Error> {
     if bytes == ABSENT {
         return Ok(None);
     }
     serde_json::from_slice(bytes).map(Some)
+}
+
+/// `bytes` as a shared `V`: the copy `decoded` keeps for the address they were read at,
+/// else decoded now (and kept, when they were read from the cache).
+fn decode_shared<V>(
+    decoded: Option<&DecodedValues>,
+    stored: Option<(&Slot, &str)>,
+    bytes: &[u8],
+) -> Result<Option<Arc<V>>, serde_json::Error>
+where
+    V: DeserializeOwned + Send + Sync + 'static,
+{
+    let memo = decoded.zip(stored.map(|(slot, generation)| slot.versioned(generation)));
+    if let Some((decoded, address)) = &memo
+        && let Some(value) = decoded.get(address).and_then(|value| value.downcast::<V>().ok())
+    {
+        return Ok(Some(value));
+    }
+    let Some(value) = decode::<V>(bytes)?.map(Arc::new) else {
+        return Ok(None);
+    };
+    if let Some((decoded, address)) = memo {
+        decoded.insert(address, value.clone());
+    }
+    Ok(Some(value))
 }
 
 #[cfg(test)]
@@ -777,6 +875,32 @@ mod tests {
             assert!(Instant::now() < deadline, "the cache never resumed");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn readers_of_one_stored_value_share_one_decoded_copy_until_it_is_retired() {
+        let cache = Cache::new("shared", memory_backend(1024 * 1024), Duration::from_secs(60));
+        let key = fresh_key();
+        let read = |database: &'static str| {
+            cache.get_or_load_shared(
+                key.clone(),
+                move || async move { Ok::<_, AppError>(database.to_owned()) },
+            )
+        };
+        assert_eq!(*read("v1").await.unwrap(), "v1");
+        let first_hit = read("v2").await.unwrap();
+        let second_hit = read("v2").await.unwrap();
+        assert_eq!(*first_hit, "v1", "a hit reads the stored value, not the database");
+        assert!(Arc::ptr_eq(&first_hit, &second_hit), "hits share one decoded copy");
+
+        cache.invalidate(std::slice::from_ref(&key.scope)).await;
+        assert_eq!(*read("v2").await.unwrap(), "v2", "a read after invalidation is fresh");
+        let after = read("v3").await.unwrap();
+        assert_eq!(*after, "v2");
+        assert!(
+            !Arc::ptr_eq(&after, &first_hit),
+            "the retired copy is never handed out again"
+        );
     }
 
     #[tokio::test]

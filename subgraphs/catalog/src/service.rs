@@ -8,7 +8,7 @@
 //! rebuild, and a change can move a product between any two pages); `categories` holds
 //! the category tree.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use catalog_entity::category;
 use sea_orm::DatabaseConnection;
@@ -42,7 +42,7 @@ fn product_scope(id: Uuid) -> String {
 /// A short, stable digest of a request's `Debug` form, for cache entry names.
 fn digest(value: &impl std::fmt::Debug) -> String {
     let hash = Sha256::digest(format!("{value:?}").as_bytes());
-    hash[..16].iter().map(|byte| format!("{byte:02x}")).collect()
+    hex::encode(&hash[..16])
 }
 
 /// The catalog: database, cache, and the statement count tests read.
@@ -122,11 +122,13 @@ impl Catalog {
             .await
     }
 
-    /// The whole category tree (small: hundreds of nodes), cached as one entry.
-    pub async fn category_tree(&self) -> Result<Vec<category::Model>, AppError> {
+    /// The whole category tree (small: hundreds of nodes), cached as one entry. Every
+    /// category-filtered listing reads it twice (the filter, then each product's
+    /// category), so readers share one decoded copy.
+    pub async fn category_tree(&self) -> Result<Arc<Vec<category::Model>>, AppError> {
         let db = self.db.clone();
         self.cache
-            .get_or_load(CacheKey::new(CATEGORIES, "tree"), move || async move {
+            .get_or_load_shared(CacheKey::new(CATEGORIES, "tree"), move || async move {
                 categories::all(&db).await
             })
             .await
