@@ -28,6 +28,7 @@ pub fn build_schema(catalog: Catalog, price_history: PriceHistory) -> CatalogSch
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .enable_federation()
         .extension(vitrina_shared::graphql::ErrorCodes)
+        .extension(vitrina_shared::graphql::ParsedQueries::default())
         .data(DataLoader::new(PriceHistoryLoader(price_history), tokio::spawn))
         .data(DataLoader::new(ProductLoader(catalog.clone()), tokio::spawn))
         .data(DataLoader::new(CategoryLoader(catalog.clone()), tokio::spawn))

@@ -29,6 +29,7 @@ pub fn build_schema(accounts: Arc<Accounts>) -> IdentitySchema {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .enable_federation()
         .extension(vitrina_shared::graphql::ErrorCodes)
+        .extension(vitrina_shared::graphql::ParsedQueries::default())
         .data(DataLoader::new(UserLoader(db), tokio::spawn))
         .data(accounts)
         .finish()

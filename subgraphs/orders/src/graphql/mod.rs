@@ -29,6 +29,7 @@ pub fn build_schema(orders: Orders, queries: OrderQueries, cart: std::sync::Arc<
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .enable_federation()
         .extension(vitrina_shared::graphql::ErrorCodes)
+        .extension(vitrina_shared::graphql::ParsedQueries::default())
         .data(orders)
         .data(queries)
         .data(cart)
