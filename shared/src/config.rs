@@ -97,7 +97,7 @@ pub const ENVIRONMENT_VARIABLES: &[EnvironmentVariable] = &[
     EnvironmentVariable::new(
         "CACHE_MEMORY_MAX_MB",
         "cache.memory_max_mb",
-        "Size bound in MB of each embedded cache used when `REDIS_URL` is unset, and of each near cache in front of Redis (default 24, so a process stays within 100 MB under load).",
+        "Size bound in MB of each embedded cache used when `REDIS_URL` is unset, and of each near cache in front of Redis (default 12: a cache that churns holds about 1.3 times its bound in resident memory, and 12 keeps every process within 100 MB under the load harness's mixed load).",
     ),
     EnvironmentVariable::new(
         "CACHE_NEAR_ENABLED",
@@ -408,7 +408,7 @@ impl Settings {
             .set_default("auth.key_rotation_days", 30)?
             .set_default("cache.enabled", true)?
             .set_default("cache.ttl_seconds", 300)?
-            .set_default("cache.memory_max_mb", 24)?
+            .set_default("cache.memory_max_mb", 12)?
             .set_default("cache.near_enabled", true)?
             .set_default("log.level", "info")?
             .set_default("log.retention_days", 14)?
