@@ -26,7 +26,9 @@ pub struct Options {
     #[arg(long, env = "BENCH_SECONDS")]
     pub seconds: Option<u64>,
     /// Interleaved rounds per comparison; each target's median round is reported
-    /// (default 3, quick 1).
+    /// (default 5, quick 1). Five, because one target's ratio to another swings by
+    /// about ±10 % between single rounds on a 2-core machine, too much to judge a 5 %
+    /// target from three.
     #[arg(long, env = "BENCH_ROUNDS")]
     pub rounds: Option<usize>,
     /// Unmeasured seconds before each measurement (default 2, quick 1).
@@ -70,7 +72,7 @@ impl Options {
     }
 
     pub fn rounds(&self) -> usize {
-        self.rounds.unwrap_or(if self.quick { 1 } else { 3 }).max(1)
+        self.rounds.unwrap_or(if self.quick { 1 } else { 5 }).max(1)
     }
 
     pub fn warmup(&self) -> Duration {

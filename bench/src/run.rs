@@ -4,7 +4,7 @@
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
@@ -23,6 +23,12 @@ const SMALL_CATALOG: u64 = 10_000;
 const CATEGORIES: usize = 100;
 /// Product ids the scenarios draw from.
 const SAMPLED_PRODUCTS: u64 = 5_000;
+/// A measurement starts once the processes it watches used less than [`QUIET_CPU`] of CPU
+/// time together over one [`QUIET_SAMPLE`] (5 % of a core; idle services use about 1 %),
+/// or after [`SETTLE_LIMIT`].
+const QUIET_SAMPLE: Duration = Duration::from_millis(500);
+const QUIET_CPU: Duration = Duration::from_millis(25);
+const SETTLE_LIMIT: Duration = Duration::from_secs(30);
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let admin = seed::connect(&format!("{}/postgres", options.postgres.trim_end_matches('/'))).await?;
@@ -329,6 +335,7 @@ impl Bench<'_> {
     }
 
     async fn measure_once(&self, candidate: &Candidate<'_>, concurrency: usize) -> Measured {
+        settle(&candidate.watched).await;
         for process in &candidate.watched {
             process.reset_peak_rss();
         }
@@ -377,6 +384,27 @@ impl Bench<'_> {
             peak_rss,
             cpu_per_iteration,
         }
+    }
+}
+
+/// Waits until `watched` are quiet (see [`QUIET_CPU`]). A checkout leaves seconds of work
+/// behind it (outbox relays, projections, stock events), and without this wait it would
+/// land on whichever target the next scenario measures first.
+async fn settle(watched: &[&Process]) {
+    let used = || -> f64 { watched.iter().filter_map(|process| process.cpu_seconds()).sum() };
+    let started = Instant::now();
+    let mut before = used();
+    loop {
+        tokio::time::sleep(QUIET_SAMPLE).await;
+        let now = used();
+        if now - before < QUIET_CPU.as_secs_f64() {
+            return;
+        }
+        if started.elapsed() >= SETTLE_LIMIT {
+            eprintln!("bench: the system is still busy after {SETTLE_LIMIT:?}; measuring anyway");
+            return;
+        }
+        before = now;
     }
 }
 
