@@ -235,15 +235,7 @@ impl Cache {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, AppError>> + Send + 'static,
     {
-        let mut values = self
-            .get_or_load_many(vec![((), key)], move |_| async move {
-                let value = load().await?;
-                Ok(HashMap::from([((), value)]))
-            })
-            .await?;
-        values
-            .remove(&())
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("cache loader returned no value")))
+        self.read_one(key, load, |_, bytes| decode::<V>(bytes)).await
     }
 
     /// The values at `keys`; the misses are loaded by one call of `load`, which returns
@@ -275,6 +267,21 @@ impl Cache {
         Fut: Future<Output = Result<V, AppError>> + Send + 'static,
     {
         let decoded = self.inner.as_ref().map(|inner| inner.decoded.clone());
+        self.read_one(key, load, move |stored, bytes| {
+            decode_shared::<V>(decoded.as_ref(), stored, bytes)
+        })
+        .await
+    }
+
+    /// One value through [`Cache::read_through`].
+    async fn read_one<V, T, F, Fut, D>(&self, key: CacheKey, load: F, decode: D) -> Result<T, AppError>
+    where
+        V: Serialize + Send + 'static,
+        T: From<V>,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V, AppError>> + Send + 'static,
+        D: Fn(Option<(&Slot, &str)>, &[u8]) -> Result<Option<T>, serde_json::Error>,
+    {
         let mut values = self
             .read_through(
                 vec![((), key)],
@@ -282,7 +289,7 @@ impl Cache {
                     let value = load().await?;
                     Ok(HashMap::from([((), value)]))
                 },
-                move |stored, bytes| decode_shared::<V>(decoded.as_ref(), stored, bytes),
+                decode,
             )
             .await?;
         values
