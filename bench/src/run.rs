@@ -387,9 +387,9 @@ impl Bench<'_> {
     }
 }
 
-/// Waits until `watched` are quiet (see [`QUIET_CPU`]). A checkout leaves seconds of work
-/// behind it (outbox relays, projections, stock events), and without this wait it would
-/// land on whichever target the next scenario measures first.
+/// Waits until `watched` are quiet (see [`QUIET_CPU`]). A checkout leaves work behind it
+/// (outbox relays, projections, stock events), and without this wait it would land on
+/// whichever target is measured next.
 async fn settle(watched: &[&Process]) {
     let used = || -> f64 { watched.iter().filter_map(|process| process.cpu_seconds()).sum() };
     let started = Instant::now();
