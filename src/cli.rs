@@ -22,6 +22,15 @@ pub enum Command {
     Serve { service: Service },
     /// Run the federation router (configured by `ROUTER_CONFIG_FILE_PATH`).
     Router,
+    /// Run the PayPal simulator on its own, where PayPal would be: give the orders service
+    /// its URL as `PAYPAL_BASE_URL`, with `PAYPAL_CLIENT_ID=vitrina-simulator`,
+    /// `PAYPAL_CLIENT_SECRET=vitrina-simulator-secret` and
+    /// `PAYPAL_WEBHOOK_ID=SIMULATED-WEBHOOK`. Webhooks go to `ORDERS_URL`.
+    PaypalSimulator {
+        /// The port to serve on; 0 picks a free one (the log says which).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
     /// Apply pending database migrations and exit (for production roll-outs).
     Migrate {
         /// Only this service; all services with a database by default.
@@ -61,6 +70,12 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             profile::check(&settings, service.name(), service.production_requirements())?;
             let _guard = telemetry::init(service.name(), &settings.log, &settings.log_dir())?;
             service.serve(&settings).await
+        }
+        Command::PaypalSimulator { port } => {
+            let _guard = telemetry::init("paypal-simulator", &settings.log, &settings.log_dir())?;
+            let simulator = vitrina_orders::simulator_app::SimulatorApplication::build(&settings, port).await?;
+            tracing::info!(port = simulator.port(), "PayPal simulator listening");
+            simulator.run_until_stopped().await
         }
         Command::Migrate { service } => {
             let _guard = telemetry::init("migrate", &settings.log, &settings.log_dir())?;

@@ -204,7 +204,7 @@ pub fn write(
     }
     let _ = writeln!(
         out,
-        "\nScenarios: (a) `products(first: 20)` of one category, anonymous; (b) `product(id)` with availability and the client's guest cart (catalog ⨝ cart); (c) signed in: `me` + `myOrders(first: 10)`; (d) `addToCart` + `checkout` (PayPal simulator through the real client, outbox on), one order per iteration; (e) 50 % a, 30 % b, 15 % c, 5 % d. Variables and callers vary per client and iteration."
+        "\nScenarios: (a) `products(first: 20)` of one category, anonymous; (b) `product(id)` with availability and the client's guest cart (catalog ⨝ cart); (c) signed in: `me` + `myOrders(first: 10)`; (d) `addToCart` + `checkout` (outbox on; the real PayPal client calls the PayPal simulator, which runs as a process of its own where PayPal would be, so its memory and CPU are not the orders service's), one order per iteration; (e) 50 % a, 30 % b, 15 % c, 5 % d. Variables and callers vary per client and iteration."
     );
     let path = options.out.join(format!("{name}.md"));
     std::fs::write(&path, out).with_context(|| format!("failed to write {}", path.display()))?;

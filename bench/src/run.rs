@@ -8,6 +8,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+use vitrina_orders::paypal::simulator;
 
 use crate::{
     load::{self, Iteration, LoadResult},
@@ -147,6 +148,34 @@ impl Launch<'_> {
             .await
             .with_context(|| format!("{name} did not start (see its log)"))?;
         Ok(process)
+    }
+
+    /// `vitrina paypal-simulator`: PayPal's stand-in, outside the orders service as PayPal
+    /// is in production. Returns the process and the variables that point the orders
+    /// service at it.
+    async fn paypal_simulator(&self, env: &[(String, String)]) -> anyhow::Result<(Process, Vec<(String, String)>)> {
+        let port = free_port()?;
+        let process = Process::start(
+            "paypal-simulator",
+            &self.vitrina,
+            &["paypal-simulator", "--port", &port.to_string()],
+            env,
+            self.work,
+        )?;
+        let base_url = format!("http://127.0.0.1:{port}");
+        wait_ready(&format!("{base_url}/simulator/stats"), Duration::from_secs(60))
+            .await
+            .context("the PayPal simulator did not start (see its log)")?;
+        let paypal = [
+            ("PAYPAL_BASE_URL", base_url),
+            ("PAYPAL_CLIENT_ID", simulator::CLIENT_ID.to_owned()),
+            ("PAYPAL_CLIENT_SECRET", simulator::CLIENT_SECRET.to_owned()),
+            ("PAYPAL_WEBHOOK_ID", simulator::WEBHOOK_ID.to_owned()),
+        ];
+        Ok((
+            process,
+            paypal.into_iter().map(|(key, value)| (key.to_owned(), value)).collect(),
+        ))
     }
 
     /// Our router (`vitrina router`), with or without its response cache.
@@ -410,12 +439,14 @@ async fn settle(watched: &[&Process]) {
 
 /// The everyday system of a run: 10,000 products, every subgraph and our router on this
 /// machine's PostgreSQL and Redis (events through the outbox into the embedded event log),
-/// with shoppers signed in and guest carts filled through the router.
+/// the PayPal simulator in a process of its own, with shoppers signed in and guest carts filled through the router.
 pub(crate) struct Everyday {
     pub identity: Process,
     pub catalog: Process,
     pub cart: Process,
     pub orders: Process,
+    /// PayPal's stand-in (`vitrina paypal-simulator`).
+    pub paypal: Process,
     pub router: Process,
     pub router_url: String,
     pub database_url: String,
@@ -447,6 +478,8 @@ impl Everyday {
                 .iter()
                 .map(|(key, value)| ((*key).to_owned(), (*value).to_owned())),
         );
+        let (paypal, paypal_env) = launch.paypal_simulator(&env).await?;
+        env.extend(paypal_env);
         let identity = launch.subgraph("identity", "identity", &env, ports.identity).await?;
         let catalog = launch.subgraph("catalog", "catalog", &env, ports.catalog).await?;
         let orders = launch.subgraph("orders", "orders", &env, ports.orders).await?;
@@ -465,6 +498,7 @@ impl Everyday {
             catalog,
             cart,
             orders,
+            paypal,
             router,
             router_url,
             database_url,
@@ -474,9 +508,10 @@ impl Everyday {
         })
     }
 
-    /// The four subgraphs, whose memory every measurement watches.
-    pub fn subgraphs(&self) -> [&Process; 4] {
-        [&self.identity, &self.catalog, &self.cart, &self.orders]
+    /// What stands behind the router, whose memory and CPU every measurement watches: the
+    /// four subgraphs and PayPal's stand-in.
+    pub fn behind_router(&self) -> [&Process; 5] {
+        [&self.identity, &self.catalog, &self.cart, &self.orders, &self.paypal]
     }
 }
 
@@ -512,8 +547,8 @@ async fn measure_everything(
         rows: Vec::new(),
     };
     let catalog_direct = format!("http://127.0.0.1:{}/graphql", ports.catalog);
-    let subgraphs = everyday.subgraphs();
-    let watched = |router| with_router(&subgraphs, router);
+    let behind_router = everyday.behind_router();
+    let watched = |router| with_router(&behind_router, router);
 
     // (a) listing: the floor (the subgraph itself), a plain proxy hop, the routers.
     let mut candidates = vec![Candidate::new(
@@ -538,7 +573,7 @@ async fn measure_everything(
         scenarios::listing(router_url, data.clone()),
         watched(router),
     ));
-    candidates.extend(competitors.candidates(&subgraphs, |url| scenarios::listing(url, data.clone())));
+    candidates.extend(competitors.candidates(&behind_router, |url| scenarios::listing(url, data.clone())));
     bench.compare(LISTING, candidates).await;
 
     // The hop's own latency, on an idle machine: one client, so nothing queues for a core.
@@ -572,7 +607,7 @@ async fn measure_everything(
         scenarios::product_page(router_url, data.clone()),
         watched(router),
     )];
-    candidates.extend(competitors.candidates(&subgraphs, |url| scenarios::product_page(url, data.clone())));
+    candidates.extend(competitors.candidates(&behind_router, |url| scenarios::product_page(url, data.clone())));
     bench.compare("b product page + cart", candidates).await;
 
     // (d) checkout before (c), so the account pages list orders.
@@ -595,7 +630,7 @@ async fn measure_everything(
         scenarios::account(router_url, data.clone()),
         watched(router),
     )];
-    candidates.extend(competitors.candidates(&subgraphs, |url| scenarios::account(url, data.clone())));
+    candidates.extend(competitors.candidates(&behind_router, |url| scenarios::account(url, data.clone())));
     bench.compare("c me + myOrders", candidates).await;
 
     let mut candidates = vec![
@@ -673,9 +708,10 @@ async fn measure_everything(
     Ok(())
 }
 
-/// The subgraphs and one router: the processes a measurement through that router loads.
-fn with_router<'a>(subgraphs: &[&'a Process], router: &'a Process) -> Vec<&'a Process> {
-    let mut all = subgraphs.to_vec();
+/// What stands behind the routers, and one router: the processes a measurement through
+/// that router loads.
+fn with_router<'a>(behind_router: &[&'a Process], router: &'a Process) -> Vec<&'a Process> {
+    let mut all = behind_router.to_vec();
     all.push(router);
     all
 }
@@ -730,14 +766,18 @@ impl Competitors {
     /// `scenario` through the stock Hive Router and Apollo Gateway, where they run.
     fn candidates<'a>(
         &'a self,
-        subgraphs: &[&'a Process],
+        behind_router: &[&'a Process],
         iteration: impl Fn(&str) -> Iteration,
     ) -> Vec<Candidate<'a>> {
         [(STOCK, &self.stock), (GATEWAY, &self.gateway)]
             .into_iter()
             .filter_map(|(name, competitor)| {
                 let (process, url) = competitor.as_ref()?;
-                Some(Candidate::new(name, iteration(url), with_router(subgraphs, process)))
+                Some(Candidate::new(
+                    name,
+                    iteration(url),
+                    with_router(behind_router, process),
+                ))
             })
             .collect()
     }

@@ -81,7 +81,7 @@ pub async fn soak(
         .to_owned();
     let redis_before = redis_clients(&options.redis).await?;
 
-    let processes: Vec<&Process> = everyday.subgraphs().into_iter().chain([&everyday.router]).collect();
+    let processes: Vec<&Process> = everyday.behind_router().into_iter().chain([&everyday.router]).collect();
     let iteration = scenarios::soak_mix(&everyday.router_url, everyday.data.clone(), Arc::new(scarce));
     let slices = (minutes * 60).div_ceil(SLICE.as_secs()).max(1);
     let mut measured = Vec::new();

@@ -7,7 +7,7 @@
 //! the catalog and the cart; [`paypal`] is the PayPal client and its simulator,
 //! [`webhooks`] PayPal's notifications; [`stock_effects`] turns order events into stock
 //! steps; [`expiry`] lets unpaid orders go; [`graphql`] is the public schema and [`app`]
-//! wires the service.
+//! wires the service ([`simulator_app`] runs the PayPal simulator on its own).
 
 pub mod app;
 pub mod cart_client;
@@ -19,6 +19,7 @@ pub mod order_queries;
 pub mod paypal;
 pub mod projection;
 pub mod service;
+pub mod simulator_app;
 pub mod stock;
 pub mod stock_effects;
 pub mod transitions;

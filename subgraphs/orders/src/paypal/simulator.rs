@@ -1,7 +1,7 @@
 //! The PayPal simulator: PayPal's Orders v2, Payments and webhook-verification endpoints
 //! as the client uses them, an approval page, and signed webhook deliveries, served by
 //! the orders service itself when no PayPal credentials are configured (the embedded
-//! default). The real [`super::PayPalClient`] talks to it over HTTP, so the one-command
+//! default), or on its own port by `vitrina paypal-simulator` ([`crate::simulator_app`]). The real [`super::PayPalClient`] talks to it over HTTP, so the one-command
 //! run completes purchases offline and the tests exercise the real client code.
 //!
 //! Faithful where our correctness depends on it:
