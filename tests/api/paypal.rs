@@ -10,10 +10,15 @@ use axum::{body::Bytes, http::HeaderMap, routing::post};
 use secrecy::SecretString;
 use serde_json::Value;
 use uuid::Uuid;
-use vitrina_orders::paypal::{
-    OrderStatus, PayPalClient, PayPalConfig, PayPalError, WebhookHeaders,
-    simulator::{self, Simulator, SimulatorConfig},
+use vitrina_orders::{
+    paypal::{
+        OrderStatus, PayPalClient, PayPalConfig, PayPalError, WebhookHeaders,
+        simulator::{self, Simulator, SimulatorConfig},
+    },
+    simulator_app::SimulatorApplication,
 };
+
+use crate::helpers::test_settings;
 
 /// Webhook deliveries as they arrived: headers and raw body.
 type Deliveries = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
@@ -30,8 +35,9 @@ async fn serve(router: axum::Router) -> String {
     format!("http://{address}")
 }
 
-/// A simulator delivering its webhooks to a recorder.
-pub(crate) async fn spawn_paypal() -> TestPayPal {
+/// A stand-in for the orders service's webhook endpoint that records what arrives.
+/// Returns its origin.
+async fn spawn_webhook_recorder() -> (String, Deliveries) {
     let deliveries: Deliveries = Arc::default();
     let recorded = deliveries.clone();
     let receiver = axum::Router::new().route(
@@ -44,12 +50,17 @@ pub(crate) async fn spawn_paypal() -> TestPayPal {
             }
         }),
     );
-    let webhook_url = format!("{}/webhooks/paypal", serve(receiver).await);
+    (serve(receiver).await, deliveries)
+}
+
+/// A simulator delivering its webhooks to a recorder.
+pub(crate) async fn spawn_paypal() -> TestPayPal {
+    let (origin, deliveries) = spawn_webhook_recorder().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     let simulator = Simulator::new(SimulatorConfig {
         public_base_url: base_url.clone(),
-        webhook_url: Some(webhook_url),
+        webhook_url: Some(format!("{origin}/webhooks/paypal")),
     });
     let router = simulator.router();
     tokio::spawn(async move { axum::serve(listener, router).await });
@@ -195,6 +206,51 @@ async fn the_client_creates_approves_captures_and_refunds_a_payment_with_signed_
         1,
         "one cached access token for every call"
     );
+}
+
+#[tokio::test]
+async fn the_simulator_on_its_own_takes_payments_and_signs_webhooks_to_the_orders_url() {
+    // `vitrina paypal-simulator`: the recorder stands where ORDERS_URL points.
+    let (orders_origin, deliveries) = spawn_webhook_recorder().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(data_dir.path(), &[("ORDERS_URL", format!("{orders_origin}/graphql"))]);
+    let app = SimulatorApplication::build(&settings, 0).await.unwrap();
+    let paypal = TestPayPal {
+        base_url: format!("http://127.0.0.1:{}", app.port()),
+        deliveries,
+    };
+    tokio::spawn(app.run_until_stopped());
+    let client = client(&paypal, simulator::CLIENT_SECRET, 2);
+
+    let created = client
+        .create_order(
+            Uuid::now_v7(),
+            1250,
+            "EUR",
+            "https://shop.test/return",
+            "https://shop.test/cancel",
+        )
+        .await
+        .unwrap();
+    assert!(
+        created.approval_url.starts_with(&paypal.base_url),
+        "the approval link points at the simulator: {}",
+        created.approval_url
+    );
+    reqwest::get(&created.approval_url)
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let capture = client.capture(&created.id).await.unwrap();
+    assert_eq!(capture.status, "COMPLETED");
+
+    let deliveries = wait_for_deliveries(&paypal, 2).await;
+    for (headers, body) in &deliveries {
+        let headers = WebhookHeaders::from_headers(headers).expect("every transmission header");
+        let event: Value = serde_json::from_slice(body).unwrap();
+        assert!(client.verify_webhook(&headers, &event).await.unwrap(), "{event}");
+    }
 }
 
 #[tokio::test]
