@@ -25,7 +25,7 @@
 //! else a bounded in-process cache.
 
 use std::{
-    collections::HashSet,
+    collections::{BTreeMap, HashMap, HashSet},
     sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
@@ -227,6 +227,15 @@ fn only_fetches_from(services: &[&str], subgraph: &str) -> bool {
     !services.is_empty() && services.iter().all(|service| *service == subgraph)
 }
 
+/// `variables` as JSON with its names in sorted order. The router hands them over in a
+/// `HashMap`, whose iteration order differs from one request's map to the next: written
+/// out as they come, one request would have up to n! keys (six for a listing's
+/// `first`, `filter` and `sort`), and most repeats would miss.
+fn canonical_variables(variables: &HashMap<String, hive_router::sonic_rs::Value>) -> String {
+    let sorted: BTreeMap<&String, &hive_router::sonic_rs::Value> = variables.iter().collect();
+    hive_router::sonic_rs::to_string(&sorted).unwrap_or_default()
+}
+
 /// The SHA-256 of one request's `operation` with its `variables`: its fingerprint for
 /// [`Sightings`] on every request, its cache key only once it is admitted.
 struct RequestDigest([u8; 32]);
@@ -317,7 +326,7 @@ impl ResponseCache {
         let variables = payload
             .variable_values
             .as_ref()
-            .and_then(|variables| hive_router::sonic_rs::to_string(variables).ok())
+            .map(canonical_variables)
             .unwrap_or_default();
         let digest = RequestDigest::of(&payload.operation_for_plan.to_string(), &variables);
         if !self.sightings.seen_before(digest.fingerprint()) {
@@ -378,6 +387,32 @@ impl ResponseCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_requests_variables_give_one_cache_key_whatever_order_the_router_holds_them_in() {
+        let value = |json: &str| hive_router::sonic_rs::from_str::<hive_router::sonic_rs::Value>(json).unwrap();
+        let entries = [
+            ("first", value("20")),
+            ("filter", value(r#"{"categoryId":"c1","minPrice":"1.05"}"#)),
+            ("sort", value(r#"{"field":"NAME","direction":"ASC"}"#)),
+        ];
+        let mut written = HashSet::new();
+        // Each map gets its own hash seed, so their iteration orders differ.
+        for rotation in 0..entries.len() * 4 {
+            let mut variables = HashMap::new();
+            for index in 0..entries.len() {
+                let (name, value) = &entries[(index + rotation) % entries.len()];
+                variables.insert((*name).to_owned(), value.clone());
+            }
+            written.insert(canonical_variables(&variables));
+        }
+        assert_eq!(
+            written.into_iter().collect::<Vec<_>>(),
+            [
+                r#"{"filter":{"categoryId":"c1","minPrice":"1.05"},"first":20,"sort":{"field":"NAME","direction":"ASC"}}"#
+            ]
+        );
+    }
 
     #[test]
     fn only_plans_that_fetch_from_the_catalog_alone_are_cacheable() {
