@@ -1,8 +1,9 @@
 //! The PayPal simulator: PayPal's Orders v2, Payments and webhook-verification endpoints
 //! as the client uses them, an approval page, and signed webhook deliveries, served by
 //! the orders service itself when no PayPal credentials are configured (the embedded
-//! default), or on its own port by `vitrina paypal-simulator` ([`crate::simulator_app`]). The real [`super::PayPalClient`] talks to it over HTTP, so the one-command
-//! run completes purchases offline and the tests exercise the real client code.
+//! default), or on its own port by `vitrina paypal-simulator` ([`crate::simulator_app`]).
+//! The real [`super::PayPalClient`] talks to it over HTTP, so the one-command run
+//! completes purchases offline and the tests exercise the real client code.
 //!
 //! Faithful where our correctness depends on it:
 //! - OAuth2 client credentials and bearer tokens (401 without a valid token);
