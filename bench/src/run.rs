@@ -24,11 +24,11 @@ const SMALL_CATALOG: u64 = 10_000;
 const CATEGORIES: usize = 100;
 /// Product ids the scenarios draw from.
 const SAMPLED_PRODUCTS: u64 = 5_000;
-/// A measurement starts once the processes it watches used less than [`QUIET_CPU`] of CPU
-/// time together over one [`QUIET_SAMPLE`] (5 % of a core; idle services use about 1 %),
-/// or after [`SETTLE_LIMIT`].
+/// A measurement starts once each process of the comparison used less than [`QUIET_CPU`]
+/// of CPU time over one [`QUIET_SAMPLE`] (2 % of a core; idle services use about 1 %), or
+/// after [`SETTLE_LIMIT`].
 const QUIET_SAMPLE: Duration = Duration::from_millis(500);
-const QUIET_CPU: Duration = Duration::from_millis(25);
+const QUIET_CPU: Duration = Duration::from_millis(10);
 const SETTLE_LIMIT: Duration = Duration::from_secs(30);
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
@@ -316,9 +316,22 @@ impl Bench<'_> {
         if !self.options.includes(scenario) {
             return;
         }
+        // Every process of the comparison, each once: a measurement waits until all of them
+        // are quiet, not only its own. Apollo Gateway, say, still works (and collects
+        // garbage) after its load stops, and that would land on whoever is measured next.
+        let mut everyone: Vec<&Process> = Vec::new();
+        for process in candidates
+            .iter()
+            .flat_map(|candidate| candidate.watched.iter().copied())
+        {
+            if !everyone.iter().any(|known| std::ptr::eq(*known, process)) {
+                everyone.push(process);
+            }
+        }
         let mut rounds: Vec<Vec<Measured>> = candidates.iter().map(|_| Vec::new()).collect();
         for round in 0..self.options.rounds() {
             for index in rotated(candidates.len(), round) {
+                settle(&everyone).await;
                 rounds[index].push(self.measure_once(&candidates[index], concurrency).await);
             }
         }
@@ -363,8 +376,8 @@ impl Bench<'_> {
         }
     }
 
+    /// One measurement of `candidate`; the caller has waited for a quiet system.
     async fn measure_once(&self, candidate: &Candidate<'_>, concurrency: usize) -> Measured {
-        settle(&candidate.watched).await;
         for process in &candidate.watched {
             process.reset_peak_rss();
         }
@@ -416,17 +429,27 @@ impl Bench<'_> {
     }
 }
 
-/// Waits until `watched` are quiet (see [`QUIET_CPU`]). A checkout leaves work behind it
-/// (outbox relays, projections, stock events), and without this wait it would land on
-/// whichever target is measured next.
+/// Waits until every process of `watched` is quiet (see [`QUIET_CPU`]). A checkout leaves
+/// work behind it (outbox relays, projections, stock events), and without this wait it
+/// would land on whichever target is measured next.
 async fn settle(watched: &[&Process]) {
-    let used = || -> f64 { watched.iter().filter_map(|process| process.cpu_seconds()).sum() };
+    let used = || -> Vec<f64> {
+        watched
+            .iter()
+            .map(|process| process.cpu_seconds().unwrap_or(0.0))
+            .collect()
+    };
     let started = Instant::now();
     let mut before = used();
     loop {
         tokio::time::sleep(QUIET_SAMPLE).await;
         let now = used();
-        if now - before < QUIET_CPU.as_secs_f64() {
+        let busiest = now
+            .iter()
+            .zip(&before)
+            .map(|(now, before)| now - before)
+            .fold(0.0, f64::max);
+        if busiest < QUIET_CPU.as_secs_f64() {
             return;
         }
         if started.elapsed() >= SETTLE_LIMIT {
