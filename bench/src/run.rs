@@ -317,8 +317,8 @@ impl Bench<'_> {
             return;
         }
         // Every process of the comparison, each once: a measurement waits until all of them
-        // are quiet, not only its own. Apollo Gateway, say, still works (and collects
-        // garbage) after its load stops, and that would land on whoever is measured next.
+        // are quiet, not only its own, so work one candidate left behind (Apollo Gateway's,
+        // in the runs that showed it) does not land on whoever is measured next.
         let mut everyone: Vec<&Process> = Vec::new();
         for process in candidates
             .iter()
