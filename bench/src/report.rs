@@ -164,7 +164,7 @@ pub fn write(
     );
     let _ = writeln!(
         out,
-        "- Date: {} → {} (UTC)\n- Machine: {}\n- Command: `scripts/bench.sh{}`\n- Load: {} concurrent clients, closed loop, {} s warm-up + {} s measured; the targets of a scenario are measured in {} interleaved rounds, each starting once the processes it watches are idle, and each row is its target's median round. The load generator shares the machine's cores with everything it measures.",
+        "- Date: {} → {} (UTC)\n- Machine: {}\n- Command: `scripts/bench.sh{}`\n- Load: {} concurrent clients, closed loop, {} s warm-up + {} s measured; the targets of a scenario are measured in {} interleaved rounds, each starting once every process of the comparison is idle, and each row is its target's median round. The load generator shares the machine's cores with everything it measures.",
         started.format("%Y-%m-%d %H:%M:%S"),
         finished.format("%H:%M:%S"),
         versions.machine,
