@@ -5,6 +5,9 @@
 //! over the process and its children (nginx's workers). Before each measurement the mark
 //! is reset (`5` to `/proc/<pid>/clear_refs`), so the peak reported is that measurement's.
 //! CPU time is user + system time from `/proc/<pid>/stat`, summed the same way.
+//!
+//! Stopping kills the children too: a killed nginx master does not take its worker with
+//! it, and an orphaned worker would keep the port and its memory after the run.
 
 use std::{
     path::Path,
@@ -15,7 +18,7 @@ use std::{
 use anyhow::Context as _;
 use tokio::process::{Child, Command};
 
-/// A running process; killed when dropped.
+/// A running process; killed, with its children, when dropped.
 pub struct Process {
     pub name: String,
     child: Child,
@@ -82,6 +85,20 @@ impl Process {
     }
 }
 
+impl Drop for Process {
+    fn drop(&mut self) {
+        // The children are listed before their parent dies, and killed after it, so a
+        // parent that restarts dead children (nginx's master) has none left to restart.
+        let children: Vec<u32> = self.pid().map(family).unwrap_or_default().into_iter().skip(1).collect();
+        let _ = self.child.start_kill();
+        for pid in children {
+            if let Ok(pid) = i32::try_from(pid) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+}
+
 /// `pid` and its direct children.
 fn family(pid: u32) -> Vec<u32> {
     let mut pids = vec![pid];
@@ -144,5 +161,50 @@ pub async fn wait_ready(url: &str, timeout: Duration) -> anyhow::Result<()> {
             "{url} did not become ready within {timeout:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process's state letter (`S` sleeping, `Z` zombie…), `None` once it is gone.
+    fn state(pid: u32) -> Option<char> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?.1.trim_start().chars().next()
+    }
+
+    #[tokio::test]
+    async fn a_stopped_process_takes_its_children_with_it() {
+        let logs = tempfile::tempdir().unwrap();
+        let parent = Process::start(
+            "parent",
+            Path::new("/bin/sh"),
+            &["-c", "sleep 600 & wait"],
+            &[],
+            logs.path(),
+        )
+        .unwrap();
+        let parent_pid = parent.pid().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let child = loop {
+            if let Some(child) = family(parent_pid).get(1) {
+                break *child;
+            }
+            assert!(Instant::now() < deadline, "the shell never started its child");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+
+        drop(parent);
+
+        // Killed means gone, or a zombie nobody has reaped yet; never still running.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Some(letter) = state(child).filter(|letter| *letter != 'Z') {
+            assert!(
+                Instant::now() < deadline,
+                "the child outlived its parent (state {letter})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
