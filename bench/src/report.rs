@@ -299,7 +299,7 @@ fn targets(out: &mut String, rows: &[Row], concurrency: usize) {
             let ratio = ours.result.throughput() / gateway.result.throughput().max(f64::MIN_POSITIVE);
             let p99 = (ours.result.ms(0.99), gateway.result.ms(0.99));
             (
-                format!("{ratio:.1}×, p99 {:.2} vs {:.2} ms", p99.0, p99.1),
+                format!("{ratio:.2}×, p99 {:.2} vs {:.2} ms", p99.0, p99.1),
                 ratio >= 5.0 && p99.0 <= p99.1,
             )
         }),
