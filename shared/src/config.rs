@@ -97,7 +97,7 @@ pub const ENVIRONMENT_VARIABLES: &[EnvironmentVariable] = &[
     EnvironmentVariable::new(
         "CACHE_MEMORY_MAX_MB",
         "cache.memory_max_mb",
-        "Size bound in MB of each embedded cache used when `REDIS_URL` is unset, and of each near cache in front of Redis (default 12: a cache that churns holds about 1.3 times its bound in resident memory, and 12 keeps every process within 100 MB under the load harness's mixed load).",
+        "Size bound in MB of each embedded cache used when `REDIS_URL` is unset, and of each near cache in front of Redis (default 12; a cache that churns holds about 1.3 times its bound in resident memory).",
     ),
     EnvironmentVariable::new(
         "CACHE_NEAR_ENABLED",
