@@ -2,7 +2,14 @@
 //! started by each test) and the embedded event log: the outbox relay, consumers with
 //! retries and a dead-letter topic, and the catalog's price-history projection.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use rdkafka::{
     ClientConfig, Message,
@@ -14,8 +21,8 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 use vitrina_shared::{
     bus::{
-        EmbeddedLog, Handler, HandlerError, KafkaConsumerRunner, KafkaPublisher, LogConsumerRunner, LogSource,
-        OutboxRelay, Publisher, RetryPolicy, producer_config,
+        EmbeddedLog, Handler, HandlerError, KafkaConsumerRunner, KafkaPublisher, LogBatch, LogConsumerRunner, LogError,
+        LogSource, OutboxRelay, Publisher, RetryPolicy, producer_config,
     },
     events::{CatalogEvent, EventEnvelope},
     outbox,
@@ -433,4 +440,135 @@ async fn the_embedded_log_retries_dead_letters_and_resumes_from_the_committed_of
     let handled = handler.handled.lock().unwrap().clone();
     assert_eq!(handled.len(), expected.len() + 1, "nothing handled twice: {handled:?}");
     assert_eq!(handled.last(), Some(&later.event_id));
+}
+
+/// Records the events it handles and, at each flush, how many it had handled by then.
+#[derive(Default)]
+struct Deferring {
+    handled: std::sync::Mutex<Vec<Uuid>>,
+    flushed_through: std::sync::Mutex<Vec<usize>>,
+}
+
+#[async_trait::async_trait]
+impl Handler for Deferring {
+    fn name(&self) -> &'static str {
+        "deferring-log"
+    }
+
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
+        self.handled.lock().unwrap().push(event.event_id);
+        Ok(())
+    }
+
+    async fn flush(&self) {
+        let handled = self.handled.lock().unwrap().len();
+        self.flushed_through.lock().unwrap().push(handled);
+    }
+}
+
+/// The embedded log, counting the reads that returned records and noting, at each commit,
+/// how far the handler had flushed.
+struct Watched {
+    log: EmbeddedLog,
+    handler: Arc<Deferring>,
+    reads_with_records: AtomicUsize,
+    /// Per commit: the events handled so far and the events covered by the last flush.
+    commits: std::sync::Mutex<Vec<(usize, Option<usize>)>>,
+}
+
+#[async_trait::async_trait]
+impl LogSource for Watched {
+    async fn read(&self, topic: &str, after: i64, max: u64, wait: Duration) -> Result<LogBatch, LogError> {
+        let batch = self.log.read(topic, after, max, wait).await?;
+        if !batch.records.is_empty() {
+            self.reads_with_records.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(batch)
+    }
+
+    async fn committed(&self, group: &str, topic: &str) -> Result<i64, LogError> {
+        self.log.committed(group, topic).await
+    }
+
+    async fn commit(&self, group: &str, topic: &str, offset: i64) -> Result<(), LogError> {
+        let handled = self.handler.handled.lock().unwrap().len();
+        let flushed = self.handler.flushed_through.lock().unwrap().last().copied();
+        self.commits.lock().unwrap().push((handled, flushed));
+        self.log.commit(group, topic, offset).await
+    }
+
+    async fn append_dead_letter(
+        &self,
+        topic: &str,
+        key: Option<&str>,
+        record: &serde_json::Value,
+    ) -> Result<(), LogError> {
+        self.log.append_dead_letter(topic, key, record).await
+    }
+
+    fn origin(&self) -> String {
+        self.log.origin()
+    }
+}
+
+#[tokio::test]
+async fn a_gathering_consumer_reads_a_steady_stream_in_a_few_batches_and_flushes_each_before_its_commit() {
+    let database = catalog_database(Store::EmbeddedSqlite).await;
+    let log = EmbeddedLog::new(database.db.clone());
+    let handler = Arc::new(Deferring::default());
+    let source = Arc::new(Watched {
+        log: log.clone(),
+        handler: handler.clone(),
+        reads_with_records: Default::default(),
+        commits: Default::default(),
+    });
+    let runner = LogConsumerRunner::new(
+        source.clone(),
+        "orders.deferring",
+        "orders.order",
+        handler.clone(),
+        RetryPolicy::default(),
+    )
+    .gathering(Duration::from_millis(250));
+    let _stop = consume(runner);
+
+    // 40 events, one every 10 ms: read one at a time, that would be 40 reads and commits.
+    let order = Uuid::now_v7();
+    let mut published = Vec::new();
+    for _ in 0..40 {
+        let event = order_event(order);
+        published.push(event.event_id);
+        log.publish("orders", std::slice::from_ref(&event)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = std::time::Instant::now();
+    while handler.handled.lock().unwrap().len() < published.len() {
+        assert!(started.elapsed() < Duration::from_secs(10), "the consumer stalled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    assert_eq!(
+        *handler.handled.lock().unwrap(),
+        published,
+        "every event, in order, once"
+    );
+    let reads = source.reads_with_records.load(Ordering::Relaxed);
+    // The stream lasts about 400 ms (more on a loaded machine): the first event is read at
+    // once, then one read per 250 ms pause.
+    assert!((2..=8).contains(&reads), "{reads} reads carried the 40 events");
+    let commits = source.commits.lock().unwrap().clone();
+    assert_eq!(commits.len(), reads, "one commit per read");
+    for (handled, flushed) in &commits {
+        assert_eq!(
+            Some(*handled),
+            *flushed,
+            "each commit follows a flush of every event it covers: {commits:?}"
+        );
+    }
+    assert_eq!(
+        handler.flushed_through.lock().unwrap().len(),
+        reads,
+        "one flush per read"
+    );
 }

@@ -7,11 +7,11 @@
 //! - only error-free responses, keyed by the normalised operation and its variables;
 //! - every entry lives in one scope, retired (a) after any mutation this router sends to
 //!   the catalog, before its answer leaves, so writes through the router are read back
-//!   fresh at once, and (b)
-//!   by every `catalog.product` event (the router consumes the topic like any other
-//!   service: Kafka, or the catalog's event-log feed), so writes made elsewhere (stock
-//!   taken by orders) are visible as soon as their event is published (well under a
-//!   second); the short TTL bounds what nothing announces.
+//!   fresh at once, and (b) by `catalog.product` events, once per run of them (the router
+//!   consumes the topic like any other service: Kafka, or the catalog's event-log feed,
+//!   read every [`EVENT_GATHERING`] under load), so writes made elsewhere (stock taken by
+//!   orders) are visible soon after their event is published (well under a second); the
+//!   short TTL bounds what nothing announces.
 //!
 //! Admission: a response is looked up and stored only from its key's second request within
 //! a window on. Most distinct anonymous queries (a listing with one shopper's filters) are
@@ -26,7 +26,10 @@
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    sync::{Mutex, PoisonError},
+    sync::{
+        Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -58,6 +61,13 @@ use super::Resources;
 
 /// The scope every cached response lives in; retired by every catalog event.
 const SCOPE: &str = "catalog-responses";
+/// How long the event consumer gathers `catalog.product` events between reads of the
+/// catalog's event log (no effect on Kafka). Every checkout publishes one; read one at a
+/// time, each cost the catalog a read and a commit of the log and the router a cache
+/// retirement (scenario d: the catalog's CPU per checkout was 17 % higher behind this
+/// router than behind stock Hive Router, which consumes nothing; gathered, the same).
+/// Entries outlive a write by at most this much more.
+const EVENT_GATHERING: Duration = Duration::from_millis(100);
 /// Keys remembered as asked for: at most this many per window (two windows: about 1.2 MB).
 const SIGHTINGS_PER_WINDOW: usize = 50_000;
 /// The longest a catalog write's answer waits for the cache to be retired (the shared
@@ -164,11 +174,15 @@ impl Sightings {
     }
 }
 
-/// Retires every cached response on each event published after this process started
-/// (older ones cannot concern entries stored since; the consumer replays them on start).
+/// Retires every cached response after each run of events that holds one published after
+/// this process started (older ones cannot concern entries stored since; the consumer
+/// replays them on start). Every event retires the same scope, so one retirement per run
+/// does what one per event would, at a fraction of the backend round trips.
 struct Invalidator {
     responses: Cache,
     started_at: chrono::DateTime<Utc>,
+    /// Whether an event since the last flush asks for a retirement.
+    due: AtomicBool,
 }
 
 #[async_trait]
@@ -179,9 +193,15 @@ impl Handler for Invalidator {
 
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
         if event.occurred_at >= self.started_at {
-            self.responses.invalidate(&[SCOPE.to_owned()]).await;
+            self.due.store(true, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    async fn flush(&self) {
+        if self.due.swap(false, Ordering::Relaxed) {
+            self.responses.invalidate(&[SCOPE.to_owned()]).await;
+        }
     }
 }
 
@@ -268,16 +288,19 @@ impl ResponseCache {
         let responses = Cache::from_settings_with_ttl("router-responses", settings, resources.redis.clone(), ttl);
         // Each router instance must see every event: a consumer group of its own.
         let group = format!("router.response-cache.{}", uuid::Uuid::new_v4().simple());
-        let consumer = EventBus::from_settings(settings).consumer(
-            &group,
-            &config.topic,
-            TopicHome::Service(settings.catalog_url()),
-            Invalidator {
-                responses: responses.clone(),
-                started_at: Utc::now(),
-            },
-            RetryPolicy::default(),
-        )?;
+        let consumer = EventBus::from_settings(settings)
+            .consumer(
+                &group,
+                &config.topic,
+                TopicHome::Service(settings.catalog_url()),
+                Invalidator {
+                    responses: responses.clone(),
+                    started_at: Utc::now(),
+                    due: AtomicBool::new(false),
+                },
+                RetryPolicy::default(),
+            )?
+            .gathering(EVENT_GATHERING);
         io.spawn(consumer.run_until(std::future::pending()));
         Ok(Some(Self {
             responses,

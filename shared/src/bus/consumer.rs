@@ -51,6 +51,13 @@ pub trait Handler: Send + Sync {
 
     /// Applies one event. Must be idempotent on `event.event_id`.
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError>;
+
+    /// Applies what `handle` deferred for the events handled since the last call; the
+    /// runners call it before they commit those events' offsets, so a crash in between
+    /// redelivers them. For a handler whose effect is the same for a run of events
+    /// (retiring one cache scope): once per run instead of once per event. It cannot fail:
+    /// the events already count as handled, so a fallible effect belongs in `handle`.
+    async fn flush(&self) {}
 }
 
 /// A shared handler (a service keeps using it after handing it to a runner).
@@ -62,6 +69,10 @@ impl<H: Handler + ?Sized> Handler for std::sync::Arc<H> {
 
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
         (**self).handle(event).await
+    }
+
+    async fn flush(&self) {
+        (**self).flush().await
     }
 }
 
@@ -208,6 +219,7 @@ impl<H: Handler> KafkaConsumerRunner<H> {
                 }
             }
         }
+        self.handler.flush().await;
         if let Err(error) = self.consumer.commit_message(message, CommitMode::Async) {
             // The event will be delivered again; the handler is idempotent.
             tracing::warn!(consumer = name, %error, "failed to commit an offset");

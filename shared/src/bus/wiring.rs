@@ -4,7 +4,7 @@
 //! Services ask this module for their relay's [`Publisher`] and for consumers of a topic,
 //! saying where the topic lives ([`TopicHome`]); they never branch on the transport.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 
@@ -93,6 +93,16 @@ pub enum EventConsumer<H> {
 }
 
 impl<H: Handler> EventConsumer<H> {
+    /// On the embedded log, pauses `window` between reads so one read and one commit
+    /// carry every event published meanwhile ([`LogConsumerRunner::gathering`]). Kafka's
+    /// consumer fetches in batches on its own (`fetch.wait.max.ms`) and ignores it.
+    pub fn gathering(self, window: Duration) -> Self {
+        match self {
+            EventConsumer::Kafka(runner) => EventConsumer::Kafka(runner),
+            EventConsumer::Log(runner) => EventConsumer::Log(runner.gathering(window)),
+        }
+    }
+
     /// Consumes until `stop` resolves.
     ///
     /// `stop` must be a plain signal (a channel receive, a shutdown listener), never work
