@@ -606,3 +606,68 @@ async fn text_search_on_postgres_is_answered_from_the_gin_index() {
     .await;
     assert_eq!(names(&found), ["Generated item 777 Zeppelin"]);
 }
+
+/// Lists with `filter`, returning each product's name and available quantity, and the SQL
+/// statements the listing cost.
+async fn listing_and_its_statements(catalog: &TestCatalog, filter: Value) -> (Vec<(String, i64)>, u64) {
+    let before = catalog.catalog.statements_executed();
+    let response = graphql(&catalog.url, LIST, json!({ "first": 20, "filter": filter })).await;
+    let statements = catalog.catalog.statements_executed() - before;
+    let listed = data(&response)["products"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|edge| {
+            let node = &edge["node"];
+            (
+                node["name"].as_str().expect("name").to_owned(),
+                node["availableQuantity"].as_i64().expect("availableQuantity"),
+            )
+        })
+        .collect();
+    (listed, statements)
+}
+
+#[tokio::test]
+async fn a_stock_change_keeps_cached_listings_and_shows_through_the_product_row_except_where_stock_filters() {
+    let catalog = spawn_catalog(Store::Postgres, false).await;
+    let lamp = insert_active_product(&catalog, "Lamp", 2_500, 10).await;
+    insert_active_product(&catalog, "Rug", 9_000, 4).await;
+    let everything = json!({});
+    let in_stock = json!({ "inStock": true });
+    // Warm both listings and the rows they show (the first listing reads the rows with
+    // its query; later ones read them by id, and cache them).
+    for filter in [&everything, &in_stock] {
+        for _ in 0..2 {
+            listing_and_its_statements(&catalog, filter.clone()).await;
+        }
+    }
+    let (listed, statements) = listing_and_its_statements(&catalog, everything.clone()).await;
+    assert_eq!(listed, [("Rug".to_owned(), 4), ("Lamp".to_owned(), 10)]);
+    assert_eq!(statements, 0, "a warm listing is all cache hits");
+
+    // An order takes all the lamps: stock only.
+    catalog.catalog.adjust_stock(lamp, -10, "test", None).await.unwrap();
+
+    let (listed, statements) = listing_and_its_statements(&catalog, everything.clone()).await;
+    assert_eq!(
+        listed,
+        [("Rug".to_owned(), 4), ("Lamp".to_owned(), 0)],
+        "the new stock at once"
+    );
+    assert_eq!(
+        statements, 1,
+        "the listing and its total stay cached; only the lamp's row is read again"
+    );
+    let (listed, _) = listing_and_its_statements(&catalog, in_stock.clone()).await;
+    assert_eq!(
+        listed,
+        [("Rug".to_owned(), 4)],
+        "a stock-filtered listing is listed again"
+    );
+
+    // A rename is not stock: every listing is listed again.
+    catalog.catalog.invalidate_product(lamp).await;
+    let (_, statements) = listing_and_its_statements(&catalog, everything).await;
+    assert!(statements >= 2, "listing and total read again: {statements}");
+}

@@ -3,15 +3,23 @@
 //! its transaction commits and before it returns, so a client never reads its own write
 //! stale.
 //!
-//! Cache scopes: `product:<id>` holds that product's row; `products` holds listing pages,
-//! totals and slug look-ups (any product write retires them all: lists are cheap to
-//! rebuild, and a change can move a product between any two pages); `categories` holds
-//! the category tree.
+//! Cache scopes: `product:<id>` holds that product's row (with its stock); `products`
+//! holds listing pages, totals and slug look-ups that do not depend on stock, and
+//! `products:stock` those that do (an `inStock` filter); `categories` holds the category
+//! tree. A listing page is cached as its products' ids, and its rows are read by id, so a
+//! stock change (every order takes stock) retires the product's row and the stock-filtered
+//! listings only: other pages keep their order and membership, and show the new stock
+//! through the row. Any other product write retires every listing (lists are cheap to
+//! rebuild, and a change can move a product between any two pages).
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use catalog_entity::category;
 use sea_orm::DatabaseConnection;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 use vitrina_shared::{
@@ -33,10 +41,29 @@ use crate::{
 };
 
 const LISTINGS: &str = "products";
+const STOCK_LISTINGS: &str = "products:stock";
 const CATEGORIES: &str = "categories";
 
 fn product_scope(id: Uuid) -> String {
     format!("product:{id}")
+}
+
+/// The scope of listings and totals under `filter`: whether a stock change can alter them.
+fn listing_scope(filter: &ProductFilter) -> &'static str {
+    if filter.in_stock.is_some() {
+        STOCK_LISTINGS
+    } else {
+        LISTINGS
+    }
+}
+
+/// A listing page as cached: its products' ids in order, a fifth of the size of the rows,
+/// which are cached (and retired) per product.
+#[derive(Serialize, Deserialize)]
+struct ListedPage {
+    ids: Vec<Uuid>,
+    has_previous_page: bool,
+    has_next_page: bool,
 }
 
 /// A short, stable digest of a request's `Debug` form, for cache entry names.
@@ -91,24 +118,61 @@ impl Catalog {
     pub async fn product_by_slug(&self, slug: &str, visibility: Visibility) -> Result<Option<ProductRow>, AppError> {
         let db = self.db.clone();
         let owned = slug.to_owned();
-        let row: Option<ProductRow> = self
+        // The slug's product id; its row (and stock) is read by id, as a listing's are.
+        let id: Option<Uuid> = self
             .cache
             .get_or_load(CacheKey::new(LISTINGS, format!("slug:{slug}")), move || async move {
-                products::find_by_slug(&db, &owned, Visibility::Everything).await
+                let row = products::find_by_slug(&db, &owned, Visibility::Everything).await?;
+                Ok(row.map(|(product, _)| product.id))
             })
             .await?;
+        let Some(id) = id else { return Ok(None) };
+        let row = self.products_by_ids(&[id]).await?.remove(&id);
         Ok(row.filter(|(product, _)| products::is_visible(product, visibility)))
     }
 
     pub async fn list(&self, request: &ListProducts) -> Result<ProductPage, AppError> {
         let db = self.db.clone();
         let owned = request.clone();
-        self.cache
+        // The rows of the listing query, when this call ran it: read by id otherwise.
+        let loaded: Arc<Mutex<Option<Vec<ProductRow>>>> = Arc::default();
+        let loaded_here = Arc::clone(&loaded);
+        let listed: ListedPage = self
+            .cache
             .get_or_load(
-                CacheKey::new(LISTINGS, format!("list:{}", digest(request))),
-                move || async move { products::list(&db, &owned).await },
+                CacheKey::new(listing_scope(&request.filter), format!("list:{}", digest(request))),
+                move || async move {
+                    let page = products::list(&db, &owned).await?;
+                    let listed = ListedPage {
+                        ids: page.rows.iter().map(|(product, _)| product.id).collect(),
+                        has_previous_page: page.has_previous_page,
+                        has_next_page: page.has_next_page,
+                    };
+                    *loaded_here.lock().unwrap_or_else(PoisonError::into_inner) = Some(page.rows);
+                    Ok(listed)
+                },
             )
-            .await
+            .await?;
+        let loaded = loaded.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let rows = match loaded {
+            Some(rows) => rows,
+            None => {
+                let mut found = self.products_by_ids(&listed.ids).await?;
+                // A product written since the page was listed shows as it is now; one that
+                // left the caller's view (archived, deleted) in between is left out.
+                listed
+                    .ids
+                    .iter()
+                    .filter_map(|id| found.remove(id))
+                    .filter(|(product, _)| products::is_visible(product, request.visibility))
+                    .collect()
+            }
+        };
+        Ok(ProductPage {
+            rows,
+            has_previous_page: listed.has_previous_page,
+            has_next_page: listed.has_next_page,
+        })
     }
 
     pub async fn count(&self, visibility: Visibility, filter: &ProductFilter) -> Result<u64, AppError> {
@@ -116,7 +180,10 @@ impl Catalog {
         let owned = filter.clone();
         self.cache
             .get_or_load(
-                CacheKey::new(LISTINGS, format!("count:{}", digest(&(visibility, filter)))),
+                CacheKey::new(
+                    listing_scope(filter),
+                    format!("count:{}", digest(&(visibility, filter))),
+                ),
                 move || async move { products::count(&db, visibility, &owned).await },
             )
             .await
@@ -179,7 +246,7 @@ impl Catalog {
         request_id: Option<&str>,
     ) -> Result<ProductRow, AppError> {
         let row = product_writes::adjust_stock(&self.db, id, delta, reason, request_id).await?;
-        self.invalidate_product(id).await;
+        self.invalidate_stock(std::iter::once(id)).await;
         Ok(row)
     }
 
@@ -188,7 +255,7 @@ impl Catalog {
     /// Holds an order's units (all or none); idempotent per order.
     pub async fn reserve(&self, request: &ReserveRequest, request_id: Option<&str>) -> Result<Reservation, AppError> {
         let reservation = reservations::reserve(&self.db, request, request_id).await?;
-        self.invalidate_products(reservation.lines.iter().map(|line| line.product_id))
+        self.invalidate_stock(reservation.lines.iter().map(|line| line.product_id))
             .await;
         Ok(reservation)
     }
@@ -201,22 +268,26 @@ impl Catalog {
         request_id: Option<&str>,
     ) -> Result<Reservation, AppError> {
         let reservation = reservations::advance(&self.db, order_id, step, request_id).await?;
-        self.invalidate_products(reservation.lines.iter().map(|line| line.product_id))
+        self.invalidate_stock(reservation.lines.iter().map(|line| line.product_id))
             .await;
         Ok(reservation)
     }
 
-    async fn invalidate_products(&self, ids: impl Iterator<Item = Uuid>) {
+    /// Retires the rows of products whose stock changed, and the listings that filter on
+    /// stock; the other listings hold only ids, which a stock change does not move.
+    async fn invalidate_stock(&self, ids: impl Iterator<Item = Uuid>) {
         let mut scopes: Vec<String> = ids.map(product_scope).collect();
-        scopes.push(LISTINGS.to_owned());
+        scopes.push(STOCK_LISTINGS.to_owned());
         self.cache.invalidate(&scopes).await;
     }
 
-    /// Retires the product's cached row and every listing (prices, names, stock and
-    /// status all show in listings and filters). Public for writers outside this type
-    /// (data repairs, tests that arrange rows directly).
+    /// Retires the product's cached row and every listing (prices, names and status order
+    /// and filter listings). Public for writers outside this type (data repairs, tests
+    /// that arrange rows directly).
     pub async fn invalidate_product(&self, id: Uuid) {
-        self.cache.invalidate(&[product_scope(id), LISTINGS.to_owned()]).await;
+        self.cache
+            .invalidate(&[product_scope(id), LISTINGS.to_owned(), STOCK_LISTINGS.to_owned()])
+            .await;
     }
 
     // ---- category writes -------------------------------------------------------------
@@ -243,7 +314,7 @@ impl Catalog {
     /// move changes).
     pub async fn invalidate_categories(&self) {
         self.cache
-            .invalidate(&[CATEGORIES.to_owned(), LISTINGS.to_owned()])
+            .invalidate(&[CATEGORIES.to_owned(), LISTINGS.to_owned(), STOCK_LISTINGS.to_owned()])
             .await;
     }
 }
