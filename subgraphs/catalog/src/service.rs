@@ -281,9 +281,9 @@ impl Catalog {
         self.cache.invalidate(&scopes).await;
     }
 
-    /// Retires the product's cached row and every listing (prices, names and status order
-    /// and filter listings). Public for writers outside this type (data repairs, tests
-    /// that arrange rows directly).
+    /// Retires the product's cached row and every listing (a price, name or status decides
+    /// where a product is listed, and whether). Public for writers outside this type (data
+    /// repairs, tests that arrange rows directly).
     pub async fn invalidate_product(&self, id: Uuid) {
         self.cache
             .invalidate(&[product_scope(id), LISTINGS.to_owned(), STOCK_LISTINGS.to_owned()])
