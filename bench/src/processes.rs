@@ -122,14 +122,20 @@ const USER_HZ: f64 = 100.0;
 
 /// `utime + stime` of `/proc/<pid>/stat`, in [`USER_HZ`] ticks.
 fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces; the fields after it are plain numbers.
-    let (_, after_name) = stat.rsplit_once(')')?;
-    let mut fields = after_name.split_whitespace();
+    let mut fields = stat_fields(pid)?.into_iter();
     // After the name: state is field 3, utime field 14, stime field 15.
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name, from the state (field 3) on;
+/// `None` once the process is gone.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after it are plain numbers.
+    let (_, after_name) = stat.rsplit_once(')')?;
+    Some(after_name.split_whitespace().map(str::to_owned).collect())
 }
 
 /// A memory `field` of `/proc/<pid>/status` (given in kB there), in bytes.
@@ -170,8 +176,7 @@ mod tests {
 
     /// A process's state letter (`S` sleeping, `Z` zombie…), `None` once it is gone.
     fn state(pid: u32) -> Option<char> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        stat.rsplit_once(')')?.1.trim_start().chars().next()
+        stat_fields(pid)?.first()?.chars().next()
     }
 
     #[tokio::test]
