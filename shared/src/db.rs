@@ -13,6 +13,11 @@ use secrecy::ExposeSecret;
 
 use crate::config::{Settings, display_path};
 
+/// How long a pooled connection may sit idle before it is pinged on its way out of the
+/// pool: well under the idle timeouts of servers, proxies and firewalls that drop
+/// connections silently.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
+
 /// Which kind of database a service ended up on; logged at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseKind {
@@ -137,6 +142,12 @@ fn pool_options(url: String, max_connections: u32) -> ConnectOptions {
         .connect_timeout(Duration::from_secs(3))
         .acquire_timeout(Duration::from_secs(3))
         .idle_timeout(Duration::from_secs(300))
+        // SQLx pings every connection as it returns to the pool; pinging it again as it
+        // leaves (the default) added a round trip to every pool checkout. Only a
+        // connection idle long enough for a server, proxy or firewall to have dropped it
+        // is pinged; a hot one that died since its release fails its statement with a
+        // connection error (`UNAVAILABLE`) and is discarded.
+        .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
         .sqlx_logging(false);
     options
 }
@@ -174,10 +185,19 @@ pub fn is_connection_error(error: &DbErr) -> bool {
 
 fn is_sqlx_connection_error(error: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error;
-    matches!(
-        error,
-        Error::Io(_) | Error::Tls(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed
-    )
+    match error {
+        Error::Io(_) | Error::Tls(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed => true,
+        // A server that ended the session (restart, `pg_terminate_backend`) says so on
+        // the connection before closing it: the next statement reads that answer.
+        Error::Database(error) => error.code().is_some_and(|code| is_connection_sqlstate(&code)),
+        _ => false,
+    }
+}
+
+/// SQLSTATE classes 08 (connection exception) and 57P (the server shut the session down
+/// or cannot take it yet): the database is unreachable, not the statement wrong.
+fn is_connection_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P")
 }
 
 /// Whether `error` is a unique-constraint violation, which callers map to `CONFLICT`.
@@ -227,4 +247,19 @@ pub fn instrument(db: &mut DatabaseConnection, service: &'static str) -> Stateme
         }
     });
     counter
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_connection_sqlstate;
+
+    #[test]
+    fn a_session_the_server_ended_counts_as_unreachable_and_a_bad_statement_does_not() {
+        for unreachable in ["08006", "08003", "57P01", "57P02", "57P03"] {
+            assert!(is_connection_sqlstate(unreachable), "{unreachable}");
+        }
+        for statement_fault in ["23505", "40001", "42P01", "57014"] {
+            assert!(!is_connection_sqlstate(statement_fault), "{statement_fault}");
+        }
+    }
 }
