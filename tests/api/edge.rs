@@ -295,3 +295,97 @@ async fn repeated_anonymous_catalog_reads_are_served_from_the_response_cache_unt
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// Renames `id` in the catalog's database directly: no event, so only an event about
+/// something else can make a cache show the new name.
+async fn rename_quietly(catalog: &crate::helpers::TestCatalog, id: uuid::Uuid, name: &str) {
+    use catalog_entity::product;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+    let mut row: product::ActiveModel = product::Entity::find_by_id(id)
+        .one(&catalog.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.name = Set(name.to_owned());
+    row.update(&catalog.db).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stock_change_retires_only_the_cached_responses_that_show_that_products_stock() {
+    let catalog =
+        crate::helpers::spawn_catalog_with(Store::EmbeddedSqlite, false, &[("CACHE_ENABLED", "false".into())]).await;
+    let lamp = crate::catalog::insert_active_product(&catalog, "Lamp", 2_500, 10).await;
+    let desk = crate::catalog::insert_active_product(&catalog, "Desk", 9_900, 5).await;
+    let router = spawn_router_with(&[("CATALOG_URL", catalog.url.clone())]).await;
+    let lamp_stock = format!("{{ product(id: \"{lamp}\") {{ name availableQuantity }} }}");
+    let desk_stock = format!("{{ product(id: \"{desk}\") {{ name availableQuantity }} }}");
+    let lamp_name = format!("{{ product(id: \"{lamp}\") {{ name }} }}");
+    let in_stock = "{ products(first: 5, filter: { inStock: true }) { totalCount } }";
+    let ask = |query: String| {
+        let router = &router;
+        async move { data(&post(router, &query).await.1).clone() }
+    };
+    // Two requests each: the second is looked up, misses and is stored.
+    for query in [&lamp_stock, &desk_stock, &lamp_name, in_stock] {
+        ask(query.to_owned()).await;
+        ask(query.to_owned()).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    // Changed behind the catalog's back: every answer still comes from the cache.
+    rename_quietly(&catalog, lamp, "Lamp II").await;
+    rename_quietly(&catalog, desk, "Desk II").await;
+    crate::catalog::insert_active_product(&catalog, "Chair", 4_900, 3).await;
+    assert_eq!(ask(desk_stock.clone()).await["product"]["name"], "Desk");
+    assert_eq!(ask(in_stock.to_owned()).await["products"]["totalCount"], 2);
+
+    // A checkout-like stock change of the lamp: the responses showing its stock, and the
+    // listing filtered by stock, are answered fresh within a second; the others are not
+    // touched.
+    let written = std::time::Instant::now();
+    catalog.catalog.adjust_stock(lamp, -3, "test", None).await.unwrap();
+    loop {
+        let fresh = ask(lamp_stock.clone()).await;
+        if fresh["product"]["availableQuantity"] == 7 {
+            assert_eq!(fresh["product"]["name"], "Lamp II");
+            break;
+        }
+        assert!(
+            written.elapsed() < std::time::Duration::from_secs(1),
+            "stale after a second: {fresh}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(ask(in_stock.to_owned()).await["products"]["totalCount"], 3);
+    assert_eq!(
+        ask(desk_stock.clone()).await["product"],
+        json!({ "name": "Desk", "availableQuantity": 5 }),
+        "the desk's page shows no lamp stock: still cached"
+    );
+    assert_eq!(
+        ask(lamp_name.clone()).await["product"]["name"],
+        "Lamp",
+        "a response without stock is not retired by a stock change"
+    );
+
+    // Any other product event retires every cached response.
+    let changes = vitrina_catalog::store::product_writes::ProductChanges {
+        price: Some((2_600, "EUR".to_owned())),
+        ..Default::default()
+    };
+    catalog.catalog.update_product(lamp, 1, changes, None).await.unwrap();
+    let written = std::time::Instant::now();
+    loop {
+        let desk_page = ask(desk_stock.clone()).await;
+        if desk_page["product"]["name"] == "Desk II" {
+            assert_eq!(ask(lamp_name.clone()).await["product"]["name"], "Lamp II");
+            break;
+        }
+        assert!(
+            written.elapsed() < std::time::Duration::from_secs(1),
+            "stale after a second: {desk_page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -162,6 +162,10 @@ impl RouterPlugin for Vitrina {
             .on_subgraph_http_request(payload));
         run_stage!(self.request_id, payload, |stage| stage
             .on_subgraph_http_request(payload));
-        payload.proceed()
+        // Last: the only stage here that asks for an end callback.
+        match &self.response_cache {
+            Some(stage) => stage.on_subgraph_http_request(payload),
+            None => payload.proceed(),
+        }
     }
 }

@@ -7,11 +7,21 @@
 //! - only error-free responses, keyed by the normalised operation and its variables;
 //! - every entry lives in one scope, retired (a) after any mutation this router sends to
 //!   the catalog, before its answer leaves, so writes through the router are read back
-//!   fresh at once, and (b) by `catalog.product` events, once per run of them (the router
-//!   consumes the topic like any other service: Kafka, or the catalog's event-log feed,
-//!   read every [`EVENT_GATHERING`] under load), so writes made elsewhere (stock taken by
-//!   orders) are visible soon after their event is published (well under a second); the
+//!   fresh at once, and (b) by `catalog.product` events other than stock changes, once per
+//!   run of them (the router consumes the topic like any other service: Kafka, or the
+//!   catalog's event-log feed, read every [`EVENT_GATHERING`] under load), so writes made
+//!   elsewhere are visible soon after their event is published (well under a second); the
 //!   short TTL bounds what nothing announces.
+//!
+//! Stock changes (every checkout makes one) retire by tag instead: the catalog names what
+//! a response shows of stock in `cache-tag` headers ([`vitrina_shared::cache::tags`]), the
+//! entry keeps those tags and the time its request started, and the consumer records when
+//! it learned of each retired tag ([`Retirements`]). A stored entry is answered with only
+//! if none of its tags was retired after its request started; otherwise it is executed
+//! again and replaced. So a checkout retires the listings and pages that show the bought
+//! product's stock and no others. The test runs in each router, against the retirements it
+//! consumed itself: routers sharing Redis never trust each other's bookkeeping, only each
+//! other's responses.
 //!
 //! Admission: a response is looked up and stored only from its key's second request within
 //! a window on. Most distinct anonymous queries (a listing with one shopper's filters) are
@@ -27,7 +37,7 @@
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     sync::{
-        Mutex, PoisonError,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
@@ -39,7 +49,10 @@ use hive_router::{
     async_trait,
     http::{StatusCode, header::AUTHORIZATION},
     plugins::{
-        hooks::on_execute::{OnExecuteResponse, OnExecuteStartHookPayload, OnExecuteStartHookResult},
+        hooks::{
+            on_execute::{OnExecuteResponse, OnExecuteStartHookPayload, OnExecuteStartHookResult},
+            on_subgraph_http_request::{OnSubgraphHttpRequestHookPayload, OnSubgraphHttpRequestHookResult},
+        },
         plugin_trait::{EndHookPayload, StartHookPayload},
     },
     query_planner::{
@@ -47,13 +60,16 @@ use hive_router::{
         state::supergraph_state::OperationKind,
     },
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 use vitrina_shared::{
     AppError,
     bus::{EventBus, Handler, HandlerError, RetryPolicy, TopicHome},
-    cache::{Cache, CacheKey},
+    cache::{
+        Cache, CacheKey,
+        tags::{self, Retirement},
+    },
     events::EventEnvelope,
 };
 
@@ -73,6 +89,13 @@ const SIGHTINGS_PER_WINDOW: usize = 50_000;
 /// The longest a catalog write's answer waits for the cache to be retired (the shared
 /// cache bounds its own backend calls well below this).
 const INVALIDATION_WAIT: Duration = Duration::from_secs(2);
+/// How much later than a tag's retirement the request of an entry another router stored
+/// must have started to count as fresh: its time is read from that router's clock, and
+/// this absorbs the difference between hosts' clocks.
+const CLOCK_SKEW_ALLOWANCE_MS: i64 = 100;
+/// Tags whose retirement is remembered at most; past this, the memory is cleared and
+/// every entry stored before counts as stale (a retirement of everything, in effect).
+const MAX_REMEMBERED_RETIREMENTS: usize = 100_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,6 +154,97 @@ pub struct ResponseCache {
     io: tokio::runtime::Handle,
     subgraph: String,
     sightings: Sightings,
+    retirements: Arc<Retirements>,
+}
+
+/// A response as stored: its body, the tags the catalog gave it, when its request started
+/// (Unix milliseconds, before the catalog read what it shows) and which router stored it
+/// (whose clock that time is from).
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredResponse {
+    started_at_ms: i64,
+    stored_by: u64,
+    tags: Vec<String>,
+    body: String,
+}
+
+/// The `cache-tag` headers of the catalog's responses to one request being executed for
+/// the cache; kept in the request's plugin context while it runs.
+#[derive(Default)]
+struct CollectedTags(Vec<String>);
+
+/// When this router learned that each tag was retired (see the module header), for as
+/// long as an entry stored before then could still be read.
+struct Retirements {
+    /// This router's identity in the entries it stores: its own entries' times need no
+    /// allowance for clock differences.
+    instance: u64,
+    /// How long a retirement is remembered: entries whose request started longer ago
+    /// count as stale whatever their tags, so a forgotten retirement cannot revive one.
+    memory_ms: i64,
+    state: Mutex<RetirementState>,
+}
+
+struct RetirementState {
+    /// Entries whose request started before this (Unix ms) are stale: they may predate a
+    /// retirement this router never saw (before it started) or no longer remembers.
+    floor_ms: i64,
+    retired_at_ms: HashMap<String, i64>,
+}
+
+impl Retirements {
+    fn new(now_ms: i64, memory: Duration) -> Self {
+        Self {
+            instance: uuid::Uuid::new_v4().as_u64_pair().0,
+            memory_ms: i64::try_from(memory.as_millis()).unwrap_or(i64::MAX),
+            state: Mutex::new(RetirementState {
+                floor_ms: now_ms,
+                retired_at_ms: HashMap::new(),
+            }),
+        }
+    }
+
+    /// Records that `tags` were retired at `now_ms`.
+    fn retire(&self, tags: Vec<String>, now_ms: i64) {
+        // The map is never left half-changed, so a panic elsewhere does not spoil it.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        for tag in tags {
+            state.retired_at_ms.insert(tag, now_ms);
+        }
+        if state.retired_at_ms.len() > MAX_REMEMBERED_RETIREMENTS {
+            state.retired_at_ms.clear();
+            state.floor_ms = now_ms;
+        }
+    }
+
+    /// Forgets retirements older than the memory: no entry they could concern is read
+    /// as fresh any more.
+    fn forget_old(&self, now_ms: i64) {
+        let horizon = now_ms.saturating_sub(self.memory_ms);
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.retired_at_ms.retain(|_, retired_at| *retired_at >= horizon);
+    }
+
+    /// Whether `stored` is still what the catalog would answer at `now_ms`, as far as tags
+    /// tell (its scope covers the rest).
+    fn is_fresh(&self, stored: &StoredResponse, now_ms: i64) -> bool {
+        let started_at_ms = stored.started_at_ms;
+        let allowance = if stored.stored_by == self.instance {
+            0
+        } else {
+            CLOCK_SKEW_ALLOWANCE_MS
+        };
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let started_after = |moment: i64| started_at_ms > moment.saturating_add(allowance);
+        started_after(state.floor_ms)
+            && started_at_ms >= now_ms.saturating_sub(self.memory_ms)
+            && stored.tags.iter().all(|tag| {
+                state
+                    .retired_at_ms
+                    .get(tag)
+                    .is_none_or(|retired_at| started_after(*retired_at))
+            })
+    }
 }
 
 /// Which cache keys were asked for lately: the admission test (see the module header).
@@ -174,14 +288,16 @@ impl Sightings {
     }
 }
 
-/// Retires every cached response after each run of events that holds one published after
-/// this process started (older ones cannot concern entries stored since; the consumer
-/// replays them on start). Every event retires the same scope, so one retirement per run
-/// does what one per event would, at a fraction of the backend round trips.
+/// Retires what events published after this process started ask for (older ones cannot
+/// concern entries stored since; the consumer replays them on start): a stock change its
+/// tags, at once and in memory; any other event every cached response, once per run of
+/// events, since each retires the same scope and one retirement does what many would, at
+/// a fraction of the backend round trips.
 struct Invalidator {
     responses: Cache,
+    retirements: Arc<Retirements>,
     started_at: chrono::DateTime<Utc>,
-    /// Whether an event since the last flush asks for a retirement.
+    /// Whether an event since the last flush asks for every response to be retired.
     due: AtomicBool,
 }
 
@@ -193,7 +309,10 @@ impl Handler for Invalidator {
 
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
         if event.occurred_at >= self.started_at {
-            self.due.store(true, Ordering::Relaxed);
+            match tags::retired_by(event) {
+                Retirement::Tagged(tags) => self.retirements.retire(tags, Utc::now().timestamp_millis()),
+                Retirement::Everything => self.due.store(true, Ordering::Relaxed),
+            }
         }
         Ok(())
     }
@@ -202,6 +321,7 @@ impl Handler for Invalidator {
         if self.due.swap(false, Ordering::Relaxed) {
             self.responses.invalidate(&[SCOPE.to_owned()]).await;
         }
+        self.retirements.forget_old(Utc::now().timestamp_millis());
     }
 }
 
@@ -286,6 +406,12 @@ impl ResponseCache {
         let _entered = io.enter();
         let ttl = Duration::from_secs(config.ttl_seconds.max(1));
         let responses = Cache::from_settings_with_ttl("router-responses", settings, resources.redis.clone(), ttl);
+        // An entry may be read for a jittered TTL after it was stored, and its request may
+        // have run for a while before: twice the TTL and a minute covers both.
+        let retirements = Arc::new(Retirements::new(
+            Utc::now().timestamp_millis(),
+            ttl * 2 + Duration::from_secs(60),
+        ));
         // Each router instance must see every event: a consumer group of its own.
         let group = format!("router.response-cache.{}", uuid::Uuid::new_v4().simple());
         let consumer = EventBus::from_settings(settings)
@@ -295,6 +421,7 @@ impl ResponseCache {
                 TopicHome::Service(settings.catalog_url()),
                 Invalidator {
                     responses: responses.clone(),
+                    retirements: retirements.clone(),
                     started_at: Utc::now(),
                     due: AtomicBool::new(false),
                 },
@@ -307,7 +434,28 @@ impl ResponseCache {
             io: io.clone(),
             subgraph: config.subgraph,
             sightings: Sightings::new(ttl, SIGHTINGS_PER_WINDOW),
+            retirements,
         }))
+    }
+
+    /// Collects the tags of the catalog's answers to a request being executed for the
+    /// cache (one that [`Self::on_execute`] marked); every other request passes untouched.
+    pub fn on_subgraph_http_request<'exec>(
+        &self,
+        payload: OnSubgraphHttpRequestHookPayload<'exec>,
+    ) -> OnSubgraphHttpRequestHookResult<'exec> {
+        if payload.subgraph_name != self.subgraph || !payload.context.contains::<CollectedTags>() {
+            return payload.proceed();
+        }
+        payload.on_end(|end| {
+            if let Some(mut collected) = end.context.get_mut::<CollectedTags>() {
+                let values = end.response.headers.get_all(tags::HEADER);
+                collected
+                    .0
+                    .extend(values.iter().filter_map(|value| value.to_str().ok()).map(str::to_owned));
+            }
+            end.proceed()
+        })
     }
 
     pub async fn on_execute<'exec>(
@@ -357,19 +505,25 @@ impl ResponseCache {
             return payload.proceed();
         }
         let key = digest.cache_key();
+        // Taken before anything is looked up or executed: the catalog reads what this
+        // response shows after this moment.
+        let started_at_ms = Utc::now().timestamp_millis();
+        let stored_by = self.retirements.instance;
         // One cache call covers the look-up and, on a miss, the store, so the response is
         // stored under the generation the look-up saw: an invalidation in between makes
         // the entry unreachable instead of resurrecting old data. Concurrent misses of
         // one key wait for the first execution (the cache's single flight).
         let (miss_tx, miss_rx) = oneshot::channel::<()>();
-        let (body_tx, body_rx) = oneshot::channel::<String>();
+        let (response_tx, response_rx) = oneshot::channel::<StoredResponse>();
         let responses = self.responses.clone();
+        let retirements = self.retirements.clone();
         let lookup = self.io.spawn(async move {
+            let fresh = move |stored: &StoredResponse| retirements.is_fresh(stored, Utc::now().timestamp_millis());
             responses
-                .get_or_load(key, move || async move {
+                .get_or_load_unless(key, fresh, move || async move {
                     let _ = miss_tx.send(());
-                    // No body (an error, or no execution): nothing is stored.
-                    body_rx.await.map_err(|_| AppError::not_found("response"))
+                    // No response (an error, or no execution): nothing is stored.
+                    response_rx.await.map_err(|_| AppError::not_found("response"))
                 })
                 .await
         });
@@ -382,9 +536,9 @@ impl ResponseCache {
             Either::Right((Err(_), lookup)) => Some(lookup.await),
         };
         match shared {
-            Some(Ok(Ok(body))) => {
+            Some(Ok(Ok(stored))) => {
                 let output = hive_router::PlanExecutionOutput {
-                    body: body.into_bytes(),
+                    body: stored.body.into_bytes(),
                     error_count: 0,
                     status_code: StatusCode::OK,
                 };
@@ -395,12 +549,25 @@ impl ResponseCache {
             Some(_) => return payload.proceed(),
             None => {}
         }
+        let context = payload.context;
+        context.insert(CollectedTags::default());
         payload.on_end(move |end| {
             if end.errors.is_empty()
                 && let Ok(data) = hive_router::sonic_rs::to_string(&end.data)
             {
+                let mut tags = context
+                    .get_mut::<CollectedTags>()
+                    .map(|mut collected| std::mem::take(&mut collected.0))
+                    .unwrap_or_default();
+                tags.sort_unstable();
+                tags.dedup();
                 // Stored by the look-up task after the client has its answer.
-                let _ = body_tx.send(format!("{{\"data\":{data}}}"));
+                let _ = response_tx.send(StoredResponse {
+                    started_at_ms,
+                    stored_by,
+                    tags,
+                    body: format!("{{\"data\":{data}}}"),
+                });
             }
             end.proceed()
         })
@@ -467,6 +634,81 @@ mod tests {
         assert!(enabled(r#"{"enabled":"true"}"#).unwrap());
         assert!(enabled(r#"{"enabled":"maybe"}"#).is_err());
         assert!(enabled(r#"{"enabled":true,"ttl":1}"#).is_err());
+    }
+
+    /// A response stored by `stored_by` for a request that started at `started_at_ms`.
+    fn entry(started_at_ms: i64, stored_by: u64, tags: &[&str]) -> StoredResponse {
+        StoredResponse {
+            started_at_ms,
+            stored_by,
+            tags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
+            body: String::new(),
+        }
+    }
+
+    fn retire(retirements: &Retirements, tags: &[&str], at_ms: i64) {
+        retirements.retire(tags.iter().map(|tag| (*tag).to_owned()).collect(), at_ms);
+    }
+
+    #[test]
+    fn a_response_stays_fresh_until_one_of_its_tags_is_retired_after_its_request_started() {
+        let retirements = Retirements::new(0, Duration::from_secs(120));
+        let own = retirements.instance;
+        let started = 10_000;
+        let listing = entry(started, own, &["stock:desk", "stock:lamp"]);
+        assert!(retirements.is_fresh(&listing, started + 1));
+
+        retire(&retirements, &["stock:lamp", "stock-filter"], started + 5);
+        assert!(!retirements.is_fresh(&entry(started, own, &["stock:lamp"]), started + 10));
+        assert!(!retirements.is_fresh(&listing, started + 10));
+        assert!(retirements.is_fresh(&entry(started, own, &["stock:desk"]), started + 10));
+        assert!(retirements.is_fresh(&entry(started, own, &[]), started + 10));
+        // A request that started after the retirement read the new stock.
+        assert!(retirements.is_fresh(&entry(started + 6, own, &["stock:lamp"]), started + 10));
+    }
+
+    #[test]
+    fn another_routers_response_must_have_started_well_after_a_retirement_to_be_fresh() {
+        let retirements = Retirements::new(0, Duration::from_secs(120));
+        let other = retirements.instance.wrapping_add(1);
+        let retired_at = 10_000;
+        retire(&retirements, &["stock:lamp"], retired_at);
+        let now = retired_at + 1_000;
+        let just_after = entry(retired_at + CLOCK_SKEW_ALLOWANCE_MS, other, &["stock:lamp"]);
+        assert!(!retirements.is_fresh(&just_after, now), "its clock may run ahead");
+        let well_after = entry(retired_at + CLOCK_SKEW_ALLOWANCE_MS + 1, other, &["stock:lamp"]);
+        assert!(retirements.is_fresh(&well_after, now));
+    }
+
+    #[test]
+    fn responses_from_before_the_router_started_or_older_than_its_memory_are_stale() {
+        let started_router = 1_000_000;
+        let retirements = Retirements::new(started_router, Duration::from_secs(120));
+        let own = retirements.instance;
+        assert!(!retirements.is_fresh(&entry(started_router - 1, own, &[]), started_router));
+        assert!(!retirements.is_fresh(
+            &entry(started_router + 50, own.wrapping_add(1), &[]),
+            started_router + 60
+        ));
+        let started = started_router + 1_000;
+        assert!(retirements.is_fresh(&entry(started, own, &[]), started + 119_999));
+        assert!(!retirements.is_fresh(&entry(started, own, &[]), started + 120_001));
+
+        // A forgotten retirement cannot make an entry it concerned fresh again.
+        retire(&retirements, &["stock:lamp"], started + 1);
+        retirements.forget_old(started + 120_002);
+        assert!(!retirements.is_fresh(&entry(started, own, &["stock:lamp"]), started + 120_002));
+    }
+
+    #[test]
+    fn remembering_too_many_retirements_retires_everything_stored_before() {
+        let retirements = Retirements::new(0, Duration::from_secs(120));
+        let own = retirements.instance;
+        let started = 10_000;
+        let many: Vec<String> = (0..=MAX_REMEMBERED_RETIREMENTS).map(|n| format!("stock:{n}")).collect();
+        retirements.retire(many, started + 1);
+        assert!(!retirements.is_fresh(&entry(started, own, &["stock:elsewhere"]), started + 2));
+        assert!(retirements.is_fresh(&entry(started + 2, own, &["stock:0"]), started + 3));
     }
 
     #[test]

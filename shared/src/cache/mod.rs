@@ -28,6 +28,7 @@ mod memory;
 mod near;
 mod redis_backend;
 mod single_flight;
+pub mod tags;
 
 use std::{
     any::Any,
@@ -238,6 +239,24 @@ impl Cache {
         self.read_one(key, load, |_, bytes| decode::<V>(bytes)).await
     }
 
+    /// As [`Cache::get_or_load`], for values that can go stale in ways no scope tracks
+    /// (the router's responses, retired per tag in its own process): a stored value that
+    /// `usable` rejects counts as a miss, and the value loaded instead replaces it. A value
+    /// just loaded is not asked about: it is what the loader found now.
+    pub async fn get_or_load_unless<V, U, F, Fut>(&self, key: CacheKey, usable: U, load: F) -> Result<V, AppError>
+    where
+        V: Serialize + DeserializeOwned + Send + 'static,
+        U: Fn(&V) -> bool + Send + Sync,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V, AppError>> + Send + 'static,
+    {
+        self.read_one(key, load, |stored, bytes| match decode::<V>(bytes)? {
+            Some(value) if stored.is_some() && !usable(&value) => Err(Unusable::Stale),
+            value => Ok(value),
+        })
+        .await
+    }
+
     /// The values at `keys`; the misses are loaded by one call of `load`, which returns
     /// the values it found (a key it leaves out is cached as absent and left out of the
     /// result).
@@ -280,7 +299,7 @@ impl Cache {
         T: From<V>,
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, AppError>> + Send + 'static,
-        D: Fn(Option<(&Slot, &str)>, &[u8]) -> Result<Option<T>, serde_json::Error>,
+        D: Fn(Option<(&Slot, &str)>, &[u8]) -> Result<Option<T>, Unusable>,
     {
         let mut values = self
             .read_through(
@@ -312,7 +331,7 @@ impl Cache {
         T: From<V>,
         F: FnOnce(Vec<K>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<HashMap<K, V>, AppError>> + Send + 'static,
-        D: Fn(Option<(&Slot, &str)>, &[u8]) -> Result<Option<T>, serde_json::Error>,
+        D: Fn(Option<(&Slot, &str)>, &[u8]) -> Result<Option<T>, Unusable>,
     {
         let Some(inner) = self.inner.as_ref().filter(|inner| inner.backend_usable()) else {
             if self.inner.is_some() {
@@ -345,9 +364,11 @@ impl Cache {
                         found.insert(key, value);
                     }
                     Ok(None) => {}
-                    Err(error) => {
-                        // A value from an older release with another shape: reload it.
-                        tracing::debug!(cache = inner.name, %error, "discarding undecodable cache entry");
+                    Err(unusable) => {
+                        if let Unusable::Undecodable(error) = unusable {
+                            // A value from an older release with another shape: reload it.
+                            tracing::debug!(cache = inner.name, %error, "discarding undecodable cache entry");
+                        }
                         missing.push((key, slot.versioned(&cached.generation)));
                     }
                 },
@@ -525,11 +546,22 @@ where
     Ok(values.into_iter().map(|(k, v)| (k, T::from(v))).collect())
 }
 
-fn decode<V: DeserializeOwned>(bytes: &[u8]) -> Result<Option<V>, serde_json::Error> {
+/// Why a stored value is not answered with: it is loaded again and replaced.
+#[derive(Debug, thiserror::Error)]
+enum Unusable {
+    /// A value from an older release with another shape.
+    #[error("undecodable cache entry: {0}")]
+    Undecodable(#[from] serde_json::Error),
+    /// A value its reader's own test rejects ([`Cache::get_or_load_unless`]).
+    #[error("stale cache entry")]
+    Stale,
+}
+
+fn decode<V: DeserializeOwned>(bytes: &[u8]) -> Result<Option<V>, Unusable> {
     if bytes == ABSENT {
         return Ok(None);
     }
-    serde_json::from_slice(bytes).map(Some)
+    Ok(serde_json::from_slice(bytes).map(Some)?)
 }
 
 /// `bytes` as a shared `V`: the copy `decoded` keeps for the address they were read at,
@@ -538,7 +570,7 @@ fn decode_shared<V>(
     decoded: Option<&DecodedValues>,
     stored: Option<(&Slot, &str)>,
     bytes: &[u8],
-) -> Result<Option<Arc<V>>, serde_json::Error>
+) -> Result<Option<Arc<V>>, Unusable>
 where
     V: DeserializeOwned + Send + Sync + 'static,
 {
@@ -908,6 +940,36 @@ mod tests {
             !Arc::ptr_eq(&after, &first_hit),
             "the retired copy is never handed out again"
         );
+    }
+
+    #[tokio::test]
+    async fn a_stored_value_its_reader_rejects_is_loaded_again_and_replaced() {
+        let cache = Cache::new("unless", memory_backend(1024 * 1024), Duration::from_secs(60));
+        let key = fresh_key();
+        let read = |database: &'static str, usable: fn(&String) -> bool| {
+            let cache = cache.clone();
+            let key = key.clone();
+            async move {
+                cache
+                    .get_or_load_unless(
+                        key,
+                        usable,
+                        move || async move { Ok::<_, AppError>(database.to_owned()) },
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        let anything: fn(&String) -> bool = |_| true;
+        assert_eq!(read("v1", |_| false).await, "v1", "a value just loaded is not tested");
+        assert_eq!(read("v2", anything).await, "v1", "an accepted value is a hit");
+        assert_eq!(
+            read("v2", |stored| stored != "v1").await,
+            "v2",
+            "a rejected value is reloaded"
+        );
+        assert_eq!(read("v3", anything).await, "v2", "and the reloaded value replaced it");
+        assert_eq!((cache.stats().hits(), cache.stats().misses()), (2, 2));
     }
 
     #[tokio::test]

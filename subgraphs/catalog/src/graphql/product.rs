@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use vitrina_shared::{
     AppError,
     auth::Caller,
+    cache::tags,
     graphql::context_data,
     money::{Currency, Money},
     pagination::page_request,
@@ -90,7 +91,10 @@ impl Product {
     }
 
     /// Units that can be ordered now: on hand minus reserved by unpaid orders.
-    async fn available_quantity(&self) -> i32 {
+    async fn available_quantity(&self, ctx: &Context<'_>) -> i32 {
+        // Every checkout changes stock: the tag lets a response cache retire the responses
+        // that show this product's stock, and only those.
+        ctx.append_http_header(tags::HEADER, tags::stock_of(self.row.id));
         self.stock.as_ref().map(stock::Model::available).unwrap_or(0)
     }
 
@@ -258,6 +262,10 @@ impl ProductQuery {
                 ));
             }
         };
+        if filter.in_stock.is_some() {
+            // Which products are listed, and how many, changes with any product's stock.
+            ctx.append_http_header(tags::HEADER, tags::STOCK_FILTER);
+        }
         let sort = sort.map(Into::into).unwrap_or_default();
         let request = ListProducts {
             visibility,
