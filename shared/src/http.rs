@@ -118,6 +118,7 @@ async fn graphql_handler<E: Executor>(
         .data(RequestHeaders(headers));
     let mut response = state.executor.execute(request).await;
     code_and_count_errors(service, &mut response);
+    crate::cache::tags::fold_into_one_header(&mut response.http_headers);
     GraphQLResponse::from(response).into_response()
 }
 

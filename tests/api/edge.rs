@@ -389,3 +389,35 @@ async fn a_stock_change_retires_only_the_cached_responses_that_show_that_product
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_page_of_a_hundred_products_names_their_stock_tags_in_one_header_and_passes_through_the_router() {
+    let catalog = crate::helpers::spawn_catalog_with(Store::EmbeddedSqlite, false, &[]).await;
+    for n in 0..100 {
+        crate::catalog::insert_active_product(&catalog, &format!("Item {n}"), 1_000 + n, 1).await;
+    }
+    let router = spawn_router_with(&[("CATALOG_URL", catalog.url.clone())]).await;
+    let query = "{ products(first: 100, filter: { inStock: true }) { edges { node { availableQuantity } } } }";
+
+    let direct = reqwest::Client::new()
+        .post(&catalog.url)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    let tags: Vec<_> = direct.headers().get_all("cache-tag").iter().collect();
+    assert_eq!(tags.len(), 1, "one header, however many tags");
+    let named: Vec<&str> = tags[0].to_str().unwrap().split(',').collect();
+    assert_eq!(named.len(), 101, "a stock tag per product, and the stock filter's");
+    assert!(named.contains(&"stock-filter"));
+
+    for _ in 0..3 {
+        let (status, page) = post(&router, query).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            data(&page)["products"]["edges"].as_array().map(Vec::len),
+            Some(100),
+            "{page}"
+        );
+    }
+}

@@ -450,9 +450,11 @@ impl ResponseCache {
         payload.on_end(|end| {
             if let Some(mut collected) = end.context.get_mut::<CollectedTags>() {
                 let values = end.response.headers.get_all(tags::HEADER);
-                collected
-                    .0
-                    .extend(values.iter().filter_map(|value| value.to_str().ok()).map(str::to_owned));
+                let named = values
+                    .iter()
+                    .filter_map(|value| value.to_str().ok())
+                    .flat_map(tags::tags_in);
+                collected.0.extend(named.map(str::to_owned));
             }
             end.proceed()
         })

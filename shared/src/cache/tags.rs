@@ -2,8 +2,9 @@
 //! change a response, so a stock change retires the responses that show that product's
 //! stock and leaves every other cached response alone.
 //!
-//! The catalog sends one [`HEADER`] per tag with its GraphQL response (the convention of
-//! CDN cache tags); the router keeps the tags with the response it caches, and its
+//! The catalog names its tags in one [`HEADER`] of its GraphQL response, comma-separated
+//! (the convention of CDN cache tags); the router keeps the tags with the response it
+//! caches, and its
 //! consumer of `catalog.product` turns each event into the tags it retires
 //! ([`retired_by`]). Events other than stock changes can move a product between any two
 //! listings, so they retire every cached response, as before tags.
@@ -12,11 +13,12 @@
 //! nearly as often; tagging it is what lets listings stay cached under a storefront's
 //! load.
 
+use http::{HeaderMap, HeaderValue};
 use uuid::Uuid;
 
 use crate::events::EventEnvelope;
 
-/// The response header a subgraph names one tag in (repeated for more).
+/// The response header a subgraph names its tags in, comma-separated.
 pub const HEADER: &str = "cache-tag";
 
 /// Shown by a response whose membership or count depends on stock: a listing filtered by
@@ -26,6 +28,38 @@ pub const STOCK_FILTER: &str = "stock-filter";
 /// Shown by a response that reads `product_id`'s stock (its available quantity).
 pub fn stock_of(product_id: Uuid) -> String {
     format!("stock:{product_id}")
+}
+
+/// Folds the [`HEADER`]s that resolvers appended, one per tag, into one header with each
+/// tag once. Sent one per tag, a listing of 100 products would carry over 100 header
+/// fields, more than an HTTP client accepts (hyper, the router's, refuses a response with
+/// more than 100).
+pub fn fold_into_one_header(headers: &mut HeaderMap) {
+    let mut tags: Vec<&str> = headers
+        .get_all(HEADER)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(tags_in)
+        .collect();
+    if tags.len() < 2 {
+        return;
+    }
+    tags.sort_unstable();
+    tags.dedup();
+    match HeaderValue::from_str(&tags.join(",")) {
+        Ok(folded) => {
+            headers.insert(HEADER, folded);
+        }
+        // Unreachable for values that were valid header values, joined by commas.
+        Err(_) => {
+            headers.remove(HEADER);
+        }
+    }
+}
+
+/// The tags a [`HEADER`] value names.
+pub fn tags_in(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|tag| !tag.is_empty())
 }
 
 /// What a `catalog.product` event retires in a response cache.
@@ -80,6 +114,24 @@ mod tests {
             retired_by(&envelope(&event)),
             Retirement::Tagged(vec![format!("stock:{product_id}"), "stock-filter".to_owned()])
         );
+    }
+
+    #[test]
+    fn tags_appended_one_by_one_are_sent_in_one_header_each_once() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for tag in ["stock:b", "stock:a", "stock:b", "stock-filter"] {
+            headers.append(HEADER, HeaderValue::from_static(tag));
+        }
+        fold_into_one_header(&mut headers);
+        let values: Vec<_> = headers.get_all(HEADER).iter().collect();
+        assert_eq!(values, ["stock-filter,stock:a,stock:b"]);
+        assert_eq!(tags_in(values[0].to_str().unwrap()).count(), 3);
+        assert_eq!(headers.len(), 2, "other headers are untouched");
+
+        let mut untagged = HeaderMap::new();
+        fold_into_one_header(&mut untagged);
+        assert!(untagged.is_empty());
     }
 
     #[test]
