@@ -235,8 +235,6 @@ async fn an_automatic_persisted_query_misses_then_registers_then_hits_across_rou
 
 #[tokio::test]
 async fn repeated_anonymous_catalog_reads_are_served_from_the_response_cache_until_a_catalog_event_retires_them() {
-    use catalog_entity::product;
-    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
     // The catalog's own cache off, so what the router answers shows the router's cache.
     let catalog =
         crate::helpers::spawn_catalog_with(Store::EmbeddedSqlite, false, &[("CACHE_ENABLED", "false".into())]).await;
@@ -259,14 +257,7 @@ async fn repeated_anonymous_catalog_reads_are_served_from_the_response_cache_unt
     assert_eq!(data(&first_sighting)["product"]["name"], "Lamp");
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     // Renamed behind the catalog's back (no event): the router still answers from cache.
-    let mut row: product::ActiveModel = product::Entity::find_by_id(lamp)
-        .one(&catalog.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .into();
-    row.name = Set("Lamp (renamed quietly)".into());
-    row.update(&catalog.db).await.unwrap();
+    rename_quietly(&catalog, lamp, "Lamp (renamed quietly)").await;
     let mut cached = json!(null);
     for _ in 0..5 {
         let (_, again) = post(&router, &query).await;

@@ -17,8 +17,8 @@
 //! a response shows of stock in `cache-tag` headers ([`vitrina_shared::cache::tags`]), the
 //! entry keeps those tags and the time its request started, and the consumer records when
 //! it learned of each retired tag ([`Retirements`]). A stored entry is answered with only
-//! if none of its tags was retired after its request started; otherwise it is executed
-//! again and replaced. So a checkout retires the listings and pages that show the bought
+//! if none of its tags was retired after (or shortly before: [`SETTLE_ALLOWANCE_MS`]) its
+//! request started; otherwise it is executed again and replaced. So a checkout retires the listings and pages that show the bought
 //! product's stock and no others. The test runs in each router, against the retirements it
 //! consumed itself: routers sharing Redis never trust each other's bookkeeping, only each
 //! other's responses.
@@ -89,12 +89,16 @@ const SIGHTINGS_PER_WINDOW: usize = 50_000;
 /// The longest a catalog write's answer waits for the cache to be retired (the shared
 /// cache bounds its own backend calls well below this).
 const INVALIDATION_WAIT: Duration = Duration::from_secs(2);
-/// How much later than a tag's retirement the request of an entry another router stored
-/// must have started to count as fresh: its time is read from that router's clock, and
-/// this absorbs the difference between hosts' clocks.
+/// How much later than a retirement an entry's request must have started to count as
+/// fresh. The catalog retires its own cached rows just after the commit that publishes
+/// the event (its cache gives up on a backend call after 250 ms, and then reads past
+/// itself), so a request that started just after the router learned of the event may
+/// still have been answered from a row the catalog had not yet retired.
+const SETTLE_ALLOWANCE_MS: i64 = 500;
+/// What an entry another router stored must add to [`SETTLE_ALLOWANCE_MS`]: its time is
+/// read from that router's clock, and this absorbs the difference between hosts' clocks.
 const CLOCK_SKEW_ALLOWANCE_MS: i64 = 100;
-/// Tags whose retirement is remembered at most; past this, the memory is cleared and
-/// every entry stored before counts as stale (a retirement of everything, in effect).
+/// Tags whose retirement is remembered at most; past this, everything is retired.
 const MAX_REMEMBERED_RETIREMENTS: usize = 100_000;
 
 #[derive(Debug, Deserialize)]
@@ -186,9 +190,11 @@ struct Retirements {
 }
 
 struct RetirementState {
-    /// Entries whose request started before this (Unix ms) are stale: they may predate a
-    /// retirement this router never saw (before it started) or no longer remembers.
+    /// When everything was last retired (Unix ms): by an event that can change any
+    /// response, by an overflow of the memory, or by this router's start (set back by
+    /// the settle allowance, since the consumer handles events from as far back).
     floor_ms: i64,
+    /// Tags retired since the floor.
     retired_at_ms: HashMap<String, i64>,
 }
 
@@ -198,7 +204,7 @@ impl Retirements {
             instance: uuid::Uuid::new_v4().as_u64_pair().0,
             memory_ms: i64::try_from(memory.as_millis()).unwrap_or(i64::MAX),
             state: Mutex::new(RetirementState {
-                floor_ms: now_ms,
+                floor_ms: now_ms.saturating_sub(SETTLE_ALLOWANCE_MS),
                 retired_at_ms: HashMap::new(),
             }),
         }
@@ -212,9 +218,16 @@ impl Retirements {
             state.retired_at_ms.insert(tag, now_ms);
         }
         if state.retired_at_ms.len() > MAX_REMEMBERED_RETIREMENTS {
-            state.retired_at_ms.clear();
-            state.floor_ms = now_ms;
+            state.retire_everything(now_ms);
         }
+    }
+
+    /// Records that every response was retired at `now_ms`.
+    fn retire_everything(&self, now_ms: i64) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retire_everything(now_ms);
     }
 
     /// Forgets retirements older than the memory: no entry they could concern is read
@@ -230,9 +243,9 @@ impl Retirements {
     fn is_fresh(&self, stored: &StoredResponse, now_ms: i64) -> bool {
         let started_at_ms = stored.started_at_ms;
         let allowance = if stored.stored_by == self.instance {
-            0
+            SETTLE_ALLOWANCE_MS
         } else {
-            CLOCK_SKEW_ALLOWANCE_MS
+            SETTLE_ALLOWANCE_MS + CLOCK_SKEW_ALLOWANCE_MS
         };
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let started_after = |moment: i64| started_at_ms > moment.saturating_add(allowance);
@@ -244,6 +257,14 @@ impl Retirements {
                     .get(tag)
                     .is_none_or(|retired_at| started_after(*retired_at))
             })
+    }
+}
+
+impl RetirementState {
+    fn retire_everything(&mut self, now_ms: i64) {
+        // A response that passes the new floor started after every retirement before it.
+        self.retired_at_ms.clear();
+        self.floor_ms = self.floor_ms.max(now_ms);
     }
 }
 
@@ -288,11 +309,11 @@ impl Sightings {
     }
 }
 
-/// Retires what events published after this process started ask for (older ones cannot
-/// concern entries stored since; the consumer replays them on start): a stock change its
-/// tags, at once and in memory; any other event every cached response, once per run of
-/// events, since each retires the same scope and one retirement does what many would, at
-/// a fraction of the backend round trips.
+/// Retires what events published after this process started ask for (less the settle
+/// allowance; older ones cannot concern entries stored since, and the consumer replays
+/// them on start): a stock change its tags, in memory; any other event everything, in
+/// memory at once and in the shared scope once per run of events, since each retires the
+/// same scope and one retirement does what many would, at a fraction of the round trips.
 struct Invalidator {
     responses: Cache,
     retirements: Arc<Retirements>,
@@ -309,9 +330,15 @@ impl Handler for Invalidator {
 
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
         if event.occurred_at >= self.started_at {
+            let now_ms = Utc::now().timestamp_millis();
             match tags::retired_by(event) {
-                Retirement::Tagged(tags) => self.retirements.retire(tags, Utc::now().timestamp_millis()),
-                Retirement::Everything => self.due.store(true, Ordering::Relaxed),
+                Retirement::Tagged(tags) => self.retirements.retire(tags, now_ms),
+                Retirement::Everything => {
+                    // At once for this router's readers; the shared scope, for every
+                    // router's, once per run of events.
+                    self.retirements.retire_everything(now_ms);
+                    self.due.store(true, Ordering::Relaxed);
+                }
             }
         }
         Ok(())
@@ -422,7 +449,9 @@ impl ResponseCache {
                 Invalidator {
                     responses: responses.clone(),
                     retirements: retirements.clone(),
-                    started_at: Utc::now(),
+                    // Events from just before the start may not have settled in the
+                    // catalog yet (see [`SETTLE_ALLOWANCE_MS`]).
+                    started_at: Utc::now() - chrono::Duration::milliseconds(SETTLE_ALLOWANCE_MS),
                     due: AtomicBool::new(false),
                 },
                 RetryPolicy::default(),
@@ -665,8 +694,23 @@ mod tests {
         assert!(!retirements.is_fresh(&listing, started + 10));
         assert!(retirements.is_fresh(&entry(started, own, &["stock:desk"]), started + 10));
         assert!(retirements.is_fresh(&entry(started, own, &[]), started + 10));
-        // A request that started after the retirement read the new stock.
-        assert!(retirements.is_fresh(&entry(started + 6, own, &["stock:lamp"]), started + 10));
+        // A request that started after the retirement had settled read the new stock.
+        let settled = started + 5 + SETTLE_ALLOWANCE_MS;
+        assert!(!retirements.is_fresh(&entry(settled, own, &["stock:lamp"]), settled + 10));
+        assert!(retirements.is_fresh(&entry(settled + 1, own, &["stock:lamp"]), settled + 10));
+    }
+
+    #[test]
+    fn an_event_that_can_change_anything_retires_every_response_that_started_before_it_settled() {
+        let retirements = Retirements::new(0, Duration::from_secs(120));
+        let own = retirements.instance;
+        let started = 10_000;
+        retire(&retirements, &["stock:lamp"], started + 1);
+        retirements.retire_everything(started + 2);
+        assert!(!retirements.is_fresh(&entry(started, own, &[]), started + 3));
+        let settled = started + 2 + SETTLE_ALLOWANCE_MS;
+        assert!(!retirements.is_fresh(&entry(settled, own, &[]), settled + 1));
+        assert!(retirements.is_fresh(&entry(settled + 1, own, &["stock:lamp"]), settled + 2));
     }
 
     #[test]
@@ -676,9 +720,10 @@ mod tests {
         let retired_at = 10_000;
         retire(&retirements, &["stock:lamp"], retired_at);
         let now = retired_at + 1_000;
-        let just_after = entry(retired_at + CLOCK_SKEW_ALLOWANCE_MS, other, &["stock:lamp"]);
+        let settled = retired_at + SETTLE_ALLOWANCE_MS;
+        let just_after = entry(settled + CLOCK_SKEW_ALLOWANCE_MS, other, &["stock:lamp"]);
         assert!(!retirements.is_fresh(&just_after, now), "its clock may run ahead");
-        let well_after = entry(retired_at + CLOCK_SKEW_ALLOWANCE_MS + 1, other, &["stock:lamp"]);
+        let well_after = entry(settled + CLOCK_SKEW_ALLOWANCE_MS + 1, other, &["stock:lamp"]);
         assert!(retirements.is_fresh(&well_after, now));
     }
 
@@ -688,6 +733,7 @@ mod tests {
         let retirements = Retirements::new(started_router, Duration::from_secs(120));
         let own = retirements.instance;
         assert!(!retirements.is_fresh(&entry(started_router - 1, own, &[]), started_router));
+        assert!(retirements.is_fresh(&entry(started_router + 1, own, &[]), started_router + 2));
         assert!(!retirements.is_fresh(
             &entry(started_router + 50, own.wrapping_add(1), &[]),
             started_router + 60
@@ -710,7 +756,8 @@ mod tests {
         let many: Vec<String> = (0..=MAX_REMEMBERED_RETIREMENTS).map(|n| format!("stock:{n}")).collect();
         retirements.retire(many, started + 1);
         assert!(!retirements.is_fresh(&entry(started, own, &["stock:elsewhere"]), started + 2));
-        assert!(retirements.is_fresh(&entry(started + 2, own, &["stock:0"]), started + 3));
+        let settled = started + 1 + SETTLE_ALLOWANCE_MS;
+        assert!(retirements.is_fresh(&entry(settled + 1, own, &["stock:0"]), settled + 2));
     }
 
     #[test]
