@@ -186,6 +186,9 @@ struct Retirements {
     /// How long a retirement is remembered: entries whose request started longer ago
     /// count as stale whatever their tags, so a forgotten retirement cannot revive one.
     memory_ms: i64,
+    /// The oldest event (Unix ms) this router handles: its start, set back by the settle
+    /// allowance, since events from just before may not have settled in the catalog yet.
+    handles_events_from_ms: i64,
     state: Mutex<RetirementState>,
 }
 
@@ -200,11 +203,13 @@ struct RetirementState {
 
 impl Retirements {
     fn new(now_ms: i64, memory: Duration) -> Self {
+        let handles_events_from_ms = now_ms.saturating_sub(SETTLE_ALLOWANCE_MS);
         Self {
             instance: uuid::Uuid::new_v4().as_u64_pair().0,
             memory_ms: i64::try_from(memory.as_millis()).unwrap_or(i64::MAX),
+            handles_events_from_ms,
             state: Mutex::new(RetirementState {
-                floor_ms: now_ms.saturating_sub(SETTLE_ALLOWANCE_MS),
+                floor_ms: handles_events_from_ms,
                 retired_at_ms: HashMap::new(),
             }),
         }
@@ -309,15 +314,14 @@ impl Sightings {
     }
 }
 
-/// Retires what events published after this process started ask for (less the settle
-/// allowance; older ones cannot concern entries stored since, and the consumer replays
-/// them on start): a stock change its tags, in memory; any other event everything, in
-/// memory at once and in the shared scope once per run of events, since each retires the
-/// same scope and one retirement does what many would, at a fraction of the round trips.
+/// Retires what events published since [`Retirements::handles_events_from_ms`] ask for
+/// (the consumer replays older ones on start): a stock change its tags, in memory; any
+/// other event everything, in memory at once and in the shared scope once per run of
+/// events, since each retires the same scope and one retirement does what many would, at
+/// a fraction of the round trips.
 struct Invalidator {
     responses: Cache,
     retirements: Arc<Retirements>,
-    started_at: chrono::DateTime<Utc>,
     /// Whether an event since the last flush asks for every response to be retired.
     due: AtomicBool,
 }
@@ -329,7 +333,7 @@ impl Handler for Invalidator {
     }
 
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandlerError> {
-        if event.occurred_at >= self.started_at {
+        if event.occurred_at.timestamp_millis() >= self.retirements.handles_events_from_ms {
             let now_ms = Utc::now().timestamp_millis();
             match tags::retired_by(event) {
                 Retirement::Tagged(tags) => self.retirements.retire(tags, now_ms),
@@ -449,9 +453,6 @@ impl ResponseCache {
                 Invalidator {
                     responses: responses.clone(),
                     retirements: retirements.clone(),
-                    // Events from just before the start may not have settled in the
-                    // catalog yet (see [`SETTLE_ALLOWANCE_MS`]).
-                    started_at: Utc::now() - chrono::Duration::milliseconds(SETTLE_ALLOWANCE_MS),
                     due: AtomicBool::new(false),
                 },
                 RetryPolicy::default(),
