@@ -33,6 +33,7 @@ use crate::{
     AppError,
     auth::{Caller, ClientInfo, TokenValidator},
     error::ErrorCode,
+    graphql::ParsedQueries,
 };
 
 /// Header carrying the request id from the router to the subgraphs and back to clients.
@@ -72,13 +73,18 @@ pub const FORWARDED_FOR_HEADER: &str = "x-forwarded-for";
 struct GraphqlState<E> {
     executor: E,
     validator: Arc<TokenValidator>,
+    parsed_queries: ParsedQueries,
 }
 
 /// Routes `POST /graphql` to `executor`, authenticating each request with `validator`.
 pub fn graphql_routes<E: Executor>(executor: E, validator: Arc<TokenValidator>) -> Router {
     Router::new()
         .route("/graphql", post(graphql_handler::<E>))
-        .with_state(GraphqlState { executor, validator })
+        .with_state(GraphqlState {
+            executor,
+            validator,
+            parsed_queries: ParsedQueries::default(),
+        })
 }
 
 #[tracing::instrument(name = "graphql", skip_all, fields(user_id = tracing::field::Empty))]
@@ -110,8 +116,9 @@ async fn graphql_handler<E: Executor>(
         tracing::Span::current().record("user_id", tracing::field::display(principal.user_id));
     }
     let client = client_info(&headers, peer.map(|Extension(ConnectInfo(address))| address));
+    let mut request = request.into_inner();
+    state.parsed_queries.prepare(&mut request);
     let request = request
-        .into_inner()
         .data(request_id)
         .data(caller)
         .data(client)
@@ -172,22 +179,16 @@ async fn request_deadline(service: &'static str, request: Request, next: Next) -
 
 /// Gives every error a stable code and counts it in `graphql_errors_total{service, code}`.
 ///
-/// Our resolvers code their own errors; async-graphql raises the others itself: a document
-/// that does not parse (`GRAPHQL_PARSE_FAILED`), does not validate or whose variables do
-/// not fit (`GRAPHQL_VALIDATION_FAILED`, both before any resolver ran, so without a
-/// path), or an argument value a scalar refuses (`BAD_USER_INPUT`, at its field's path).
+/// Our resolvers code their own errors; async-graphql raises the others itself, all of
+/// them about what the client sent: a document that does not parse or validate, a
+/// variable or argument of the wrong type. Those are `BAD_USER_INPUT`, the one code the
+/// storefront contract has for a request the client must change.
 fn code_and_count_errors(service: &'static str, response: &mut async_graphql::Response) {
     for error in &mut response.errors {
         let code = match error.extensions.as_ref().and_then(|extensions| extensions.get("code")) {
             Some(async_graphql::Value::String(code)) => code.clone(),
             _ => {
-                let code = if !error.path.is_empty() {
-                    "BAD_USER_INPUT"
-                } else if error.message.trim_start().starts_with("-->") {
-                    "GRAPHQL_PARSE_FAILED"
-                } else {
-                    "GRAPHQL_VALIDATION_FAILED"
-                };
+                let code = ErrorCode::BadUserInput.as_str();
                 error.extensions.get_or_insert_with(Default::default).set("code", code);
                 code.to_owned()
             }

@@ -8,7 +8,6 @@ use vitrina_shared::{
     auth,
     bus::{EventBus, EventConsumer, RetryPolicy, TopicHome},
     config::Settings,
-    graphql::{ErrorCodes, ParsedQueries},
     http::{HttpService, ReadinessProbe, graphql_routes, service_router},
     redis_store::{self, RedisProbe},
     shutdown::ShutdownController,
@@ -57,13 +56,8 @@ impl Application {
             CartEvents::new(carts.clone()),
             RetryPolicy::default(),
         )?;
-        let schema = crate::build_schema(|builder| {
-            builder
-                .data(carts.clone())
-                .extension(ErrorCodes)
-                .extension(ParsedQueries::default())
-        })
-        .context("the cart schema (subgraphs/cart/schema.graphql) and its resolvers disagree")?;
+        let schema = crate::build_schema(|builder| builder.data(carts.clone()))
+            .context("the cart schema (subgraphs/cart/schema.graphql) and its resolvers disagree")?;
         let validator = Arc::new(auth::remote_validator(settings, redis.clone()));
         let probes: Vec<Arc<dyn ReadinessProbe>> = redis
             .map(|connection| Arc::new(RedisProbe(connection)) as Arc<dyn ReadinessProbe>)

@@ -7,11 +7,12 @@ mod loaders;
 mod product;
 mod product_mutations;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, dataloader::DataLoader};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 pub use category::Category;
 pub use loaders::{CategoryLoader, ChildCategoriesLoader, PriceHistoryLoader, ProductLoader};
 pub use product::Product;
+use vitrina_shared::graphql::data_loader;
 
 use crate::{price_history::PriceHistory, service::Catalog};
 
@@ -27,12 +28,10 @@ pub type CatalogSchema = Schema<Query, Mutation, EmptySubscription>;
 pub fn build_schema(catalog: Catalog, price_history: PriceHistory) -> CatalogSchema {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .enable_federation()
-        .extension(vitrina_shared::graphql::ErrorCodes)
-        .extension(vitrina_shared::graphql::ParsedQueries::default())
-        .data(DataLoader::new(PriceHistoryLoader(price_history), tokio::spawn))
-        .data(DataLoader::new(ProductLoader(catalog.clone()), tokio::spawn))
-        .data(DataLoader::new(CategoryLoader(catalog.clone()), tokio::spawn))
-        .data(DataLoader::new(ChildCategoriesLoader(catalog.clone()), tokio::spawn))
+        .data(data_loader(PriceHistoryLoader(price_history)))
+        .data(data_loader(ProductLoader(catalog.clone())))
+        .data(data_loader(CategoryLoader(catalog.clone())))
+        .data(data_loader(ChildCategoriesLoader(catalog.clone())))
         .data(catalog)
         .finish()
 }

@@ -10,7 +10,7 @@ mod user;
 
 use std::sync::Arc;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, dataloader::DataLoader};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 pub use user::{User, UserLoader};
 
@@ -28,9 +28,7 @@ pub fn build_schema(accounts: Arc<Accounts>) -> IdentitySchema {
     let db = accounts.database().clone();
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .enable_federation()
-        .extension(vitrina_shared::graphql::ErrorCodes)
-        .extension(vitrina_shared::graphql::ParsedQueries::default())
-        .data(DataLoader::new(UserLoader(db), tokio::spawn))
+        .data(vitrina_shared::graphql::data_loader(UserLoader(db)))
         .data(accounts)
         .finish()
 }

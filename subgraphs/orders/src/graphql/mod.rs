@@ -28,8 +28,6 @@ pub type OrdersSchema = Schema<Query, Mutation, EmptySubscription>;
 pub fn build_schema(orders: Orders, queries: OrderQueries, cart: std::sync::Arc<CartClient>) -> OrdersSchema {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .enable_federation()
-        .extension(vitrina_shared::graphql::ErrorCodes)
-        .extension(vitrina_shared::graphql::ParsedQueries::default())
         .data(orders)
         .data(queries)
         .data(cart)
