@@ -21,6 +21,7 @@ const CART: &str = "query($guestToken: String) { cart(guestToken: $guestToken) {
   lines { id quantity priceChanged available
     unitPrice { amount currencyCode } addedUnitPrice { amount currencyCode } lineTotal { amount currencyCode }
     product { id name price { amount currencyCode } } } } }";
+const EXPIRY: &str = "query($guestToken: String) { cart(guestToken: $guestToken) { expiresAt } }";
 /// What the cart subgraph answers on its own (no catalog fields).
 const COUNTS: &str = "query($guestToken: String) { cart(guestToken: $guestToken) { itemCount lines { id } } }";
 const UPDATE: &str = "mutation($lineId: ID!, $quantity: Int!, $guestToken: String) {
@@ -77,10 +78,12 @@ async fn time_to_live(system: &TestSystem, key: &str) -> Duration {
         .cart
         .carts
         .store()
-        .time_to_live(key)
+        .load(key)
         .await
         .unwrap()
         .expect("the cart exists")
+        .time_to_live
+        .expect("a cart expires")
 }
 
 #[tokio::test]
@@ -197,6 +200,22 @@ async fn carts_live_seven_days_for_guests_and_thirty_for_customers_and_use_renew
         let (_, read) = graphql_as(url, None, CART, json!({ "guestToken": guest })).await;
         data(&read);
         assert!(time_to_live(&system, &guest_key).await > week - Duration::from_secs(60));
+
+        // Read again within the hour: its life is not written again, and `expiresAt`
+        // says when it really ends.
+        let half_an_hour_used = week - Duration::from_secs(1800);
+        let store = system.cart.carts.store();
+        assert!(store.touch(&guest_key, half_an_hour_used).await.unwrap());
+        let (_, read) = graphql_as(url, None, EXPIRY, json!({ "guestToken": guest })).await;
+        let expires_at: chrono::DateTime<chrono::Utc> =
+            data(&read)["cart"]["expiresAt"].as_str().unwrap().parse().unwrap();
+        let ttl = time_to_live(&system, &guest_key).await;
+        assert!(ttl <= half_an_hour_used, "not renewed: {ttl:?}");
+        let said = (expires_at - chrono::Utc::now()).to_std().unwrap();
+        assert!(
+            said <= half_an_hour_used && said > half_an_hour_used - Duration::from_secs(60),
+            "expiresAt is {said:?} away"
+        );
 
         let (token, user_id) = customer_token(&system).await;
         data(&add(url, Some(&token), None, &lamp, 1).await);

@@ -20,6 +20,10 @@ use crate::{
 const MAX_ATTEMPTS: usize = 200;
 /// How long a consumed event's id is remembered; redeliveries come far sooner.
 const PROCESSED_EVENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// A read renews a cart's life only once this much of it has passed since the last
+/// renewal: a cart read many times a minute costs one write an hour instead of one per
+/// read, and its expiry (days away) moves by at most this much.
+const RENEW_AFTER: Duration = Duration::from_secs(3600);
 
 #[derive(Clone)]
 pub struct Carts {
@@ -53,6 +57,8 @@ impl Target {
 struct Loaded {
     etag: Option<String>,
     doc: CartDoc,
+    /// Its remaining life when read (`None` for a cart not stored yet).
+    time_to_live: Option<Duration>,
 }
 
 fn unavailable(error: StoreError) -> AppError {
@@ -83,11 +89,15 @@ impl Carts {
             };
         };
         // Reading is using: the cart lives on.
-        self.store
-            .touch(&address.key(), address.ttl())
-            .await
-            .map_err(unavailable)?;
-        Ok(Some(self.view(loaded.doc, &target)))
+        let full_life = address.ttl();
+        let life = match loaded.time_to_live {
+            Some(left) if left + RENEW_AFTER > full_life => left,
+            _ => {
+                self.store.touch(&address.key(), full_life).await.map_err(unavailable)?;
+                full_life
+            }
+        };
+        Ok(Some(self.view_living(loaded.doc, &target, life)))
     }
 
     #[tracing::instrument(skip_all, fields(%product_id, quantity))]
@@ -292,7 +302,11 @@ impl Carts {
                 ..CartDoc::new(token.owner(), now)
             },
         };
-        Ok(Loaded { etag: None, doc })
+        Ok(Loaded {
+            etag: None,
+            doc,
+            time_to_live: None,
+        })
     }
 
     /// The stored cart, if any, after checking the target may use it.
@@ -312,11 +326,17 @@ impl Carts {
         Ok(Some(Loaded {
             etag: Some(stored.etag),
             doc,
+            time_to_live: stored.time_to_live,
         }))
     }
 
+    /// A cart just written, which lives its full life from now.
     fn view(&self, doc: CartDoc, target: &Target) -> CartView {
-        let expires_at = Utc::now() + target.address().ttl();
+        self.view_living(doc, target, target.address().ttl())
+    }
+
+    fn view_living(&self, doc: CartDoc, target: &Target, life: Duration) -> CartView {
+        let expires_at = Utc::now() + life;
         CartView::new(doc, target.guest_token(), expires_at, self.catalog.clone())
     }
 }

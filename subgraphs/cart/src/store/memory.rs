@@ -54,6 +54,7 @@ impl CartStore for MemoryCartStore {
         Ok(self.state()?.live(key).map(|entry| Stored {
             etag: entry.etag.clone(),
             bytes: entry.bytes.clone(),
+            time_to_live: Some(entry.expires_at.saturating_duration_since(Instant::now())),
         }))
     }
 
@@ -98,13 +99,6 @@ impl CartStore for MemoryCartStore {
             }
             None => false,
         })
-    }
-
-    async fn time_to_live(&self, key: &str) -> Result<Option<Duration>, StoreError> {
-        Ok(self
-            .state()?
-            .live(key)
-            .map(|entry| entry.expires_at.saturating_duration_since(Instant::now())))
     }
 
     fn kind(&self) -> &'static str {

@@ -19,6 +19,9 @@ pub use redis::RedisCartStore;
 pub struct Stored {
     pub etag: String,
     pub bytes: Vec<u8>,
+    /// The key's remaining life when it was read, in the same round trip, so a reader
+    /// can tell whether its use must renew it (`None`: it never expires).
+    pub time_to_live: Option<Duration>,
 }
 
 /// One key of an atomic commit.
@@ -50,6 +53,7 @@ pub struct StoreError(pub String);
 
 #[async_trait::async_trait]
 pub trait CartStore: Send + Sync {
+    /// The value at `key`, with its etag and remaining life.
     async fn load(&self, key: &str) -> Result<Option<Stored>, StoreError>;
 
     /// Applies every write, or none when any key's etag differs from its `expected`.
@@ -57,9 +61,6 @@ pub trait CartStore: Send + Sync {
 
     /// Extends a key's life (a cart is kept while it is used); false when it is gone.
     async fn touch(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
-
-    /// The key's remaining life, if it exists.
-    async fn time_to_live(&self, key: &str) -> Result<Option<Duration>, StoreError>;
 
     /// Which backend this is, for logs.
     fn kind(&self) -> &'static str;
@@ -136,16 +137,16 @@ pub(crate) mod contract {
         assert!(store.load(&key).await.unwrap().is_none());
         assert_eq!(store.load(&other).await.unwrap().unwrap().bytes, b"moved");
 
-        // Lifetimes: set by a put, extended by touch.
-        let ttl = store.time_to_live(&other).await.unwrap().unwrap();
+        // Lifetimes: set by a put, read with the value, extended by touch.
+        let life = |stored: Option<Stored>| stored.unwrap().time_to_live.unwrap();
+        let ttl = life(store.load(&other).await.unwrap());
         assert!(
             ttl <= Duration::from_secs(60) && ttl > Duration::from_secs(50),
             "{ttl:?}"
         );
         assert!(store.touch(&other, Duration::from_secs(600)).await.unwrap());
-        let ttl = store.time_to_live(&other).await.unwrap().unwrap();
+        let ttl = life(store.load(&other).await.unwrap());
         assert!(ttl > Duration::from_secs(590), "{ttl:?}");
         assert!(!store.touch(&key, Duration::from_secs(600)).await.unwrap());
-        assert!(store.time_to_live(&key).await.unwrap().is_none());
     }
 }

@@ -53,15 +53,28 @@ fn failed(error: redis::RedisError) -> StoreError {
 #[async_trait::async_trait]
 impl CartStore for RedisCartStore {
     async fn load(&self, key: &str) -> Result<Option<Stored>, StoreError> {
-        let (etag, doc): (Option<String>, Option<Vec<u8>>) = redis::cmd("HMGET")
-            .arg(address(key))
+        let address = address(key);
+        // One round trip for both: a pipeline is sent as one write.
+        let ((etag, doc), ttl_ms): ((Option<String>, Option<Vec<u8>>), i64) = redis::pipe()
+            .cmd("HMGET")
+            .arg(&address)
             .arg("etag")
             .arg("doc")
+            .cmd("PTTL")
+            .arg(&address)
             .query_async(&mut self.connection.clone())
             .await
             .map_err(failed)?;
         Ok(match (etag, doc) {
-            (Some(etag), Some(bytes)) => Some(Stored { etag, bytes }),
+            (Some(etag), Some(bytes)) => Some(Stored {
+                etag,
+                bytes,
+                // -1: no expiry; -2: gone since the HMGET (it is read as alive but due).
+                time_to_live: match ttl_ms {
+                    -1 => None,
+                    ms => Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+                },
+            }),
             _ => None,
         })
     }
@@ -93,15 +106,6 @@ impl CartStore for RedisCartStore {
             .query_async::<bool>(&mut self.connection.clone())
             .await
             .map_err(failed)
-    }
-
-    async fn time_to_live(&self, key: &str) -> Result<Option<Duration>, StoreError> {
-        let ms: i64 = redis::cmd("PTTL")
-            .arg(address(key))
-            .query_async(&mut self.connection.clone())
-            .await
-            .map_err(failed)?;
-        Ok(u64::try_from(ms).ok().map(Duration::from_millis))
     }
 
     fn kind(&self) -> &'static str {
