@@ -117,7 +117,7 @@ impl Options {
         let beside = std::env::current_exe()?.with_file_name("vitrina");
         anyhow::ensure!(
             beside.exists(),
-            "no `vitrina` binary at {} (build it with `cargo build --release --bin vitrina`, or set VITRINA_BIN)",
+            "no `vitrina` binary at {} (scripts/bench.sh builds it beside this harness, or set VITRINA_BIN)",
             beside.display()
         );
         Ok(beside)

@@ -63,6 +63,10 @@ impl Versions {
             ("vitrina".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
             ("Hive Router (library and stock binary)".to_owned(), "0.2.19".to_owned()),
             ("rustc".to_owned(), output_of("rustc", &["--version"]).await),
+            (
+                "cargo profile (Vitrina and the stock Hive Router)".to_owned(),
+                build_profile(),
+            ),
             ("PostgreSQL".to_owned(), output_of("psql", &["--version"]).await),
             ("Redis".to_owned(), output_of("redis-server", &["--version"]).await),
         ];
@@ -81,6 +85,15 @@ impl Versions {
             lines,
         }
     }
+}
+
+/// The cargo profile the measured binaries were built with: the directory this harness
+/// was built into, beside them (`production` from `scripts/bench.sh`).
+fn build_profile() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.file_name()?.to_string_lossy().into_owned()))
+        .map_or_else(|| "unknown".to_owned(), |profile| format!("`{profile}`"))
 }
 
 async fn output_of(program: &str, args: &[&str]) -> String {
