@@ -56,7 +56,7 @@ impl Authentication {
                 return payload.proceed();
             };
             let header = header.to_str().unwrap_or("\u{fffd}");
-            self.validator.authenticate(Some(header)).await.map(drop)
+            self.validator.admits(Some(header)).await
         };
         let error = match outcome {
             Ok(()) => return payload.proceed(),

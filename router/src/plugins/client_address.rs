@@ -6,8 +6,6 @@
 //! cannot choose one. (Behind a trusted load balancer, configure the router's own
 //! forwarding instead.)
 
-use std::net::IpAddr;
-
 use hive_router::{
     http::{HeaderName, HeaderValue},
     plugins::{
@@ -24,8 +22,9 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct ClientAddressConfig {}
 
-/// The client's address, kept in the request's plugin context between the two stages.
-struct ClientIp(IpAddr);
+/// The client's address as the header's value, kept in the request's plugin context
+/// between the two stages: formatted once per request, not once per subgraph call.
+struct ClientIp(HeaderValue);
 
 pub struct ClientAddress {
     header: HeaderName,
@@ -39,8 +38,10 @@ impl ClientAddress {
     }
 
     pub fn on_http_request<'req>(&self, payload: OnHttpRequestHookPayload<'req>) -> OnHttpRequestHookResult<'req> {
-        if let Some(address) = payload.router_http_request.peer_addr() {
-            payload.context.insert(ClientIp(address.ip()));
+        if let Some(address) = payload.router_http_request.peer_addr()
+            && let Ok(value) = HeaderValue::from_str(&address.ip().to_string())
+        {
+            payload.context.insert(ClientIp(value));
         }
         payload.proceed()
     }
@@ -49,13 +50,16 @@ impl ClientAddress {
         &self,
         mut payload: OnSubgraphHttpRequestHookPayload<'exec>,
     ) -> OnSubgraphHttpRequestHookResult<'exec> {
-        let address = payload.context.get_ref::<ClientIp>().map(|ip| ip.0);
+        let address = payload.context.get_ref::<ClientIp>().map(|ip| ip.0.clone());
         let headers = &mut payload.execution_request.headers;
-        headers.remove(&self.header);
-        if let Some(address) = address
-            && let Ok(value) = HeaderValue::from_str(&address.to_string())
-        {
-            headers.insert(self.header.clone(), value);
+        match address {
+            // `insert` replaces every value the client sent.
+            Some(value) => {
+                headers.insert(self.header.clone(), value);
+            }
+            None => {
+                headers.remove(&self.header);
+            }
         }
         payload.proceed()
     }

@@ -113,6 +113,10 @@ impl CachedSessionStatus {
 #[async_trait::async_trait]
 impl SessionStatus for CachedSessionStatus {
     async fn is_active(&self, session_id: Uuid) -> anyhow::Result<bool> {
+        // Most look-ups hit: answer those without building the source's (boxed) call.
+        if let Some(active) = self.cache.get(&session_id).await {
+            return Ok(active);
+        }
         self.cache
             .try_get_with(session_id, self.source.is_active(session_id))
             .await
