@@ -113,12 +113,9 @@ impl CachedSessionStatus {
 #[async_trait::async_trait]
 impl SessionStatus for CachedSessionStatus {
     async fn is_active(&self, session_id: Uuid) -> anyhow::Result<bool> {
-        // Most look-ups hit: answer those without building the source's (boxed) call.
-        if let Some(active) = self.cache.get(&session_id).await {
-            return Ok(active);
-        }
+        // The source's (boxed) call is made inside the block, so only a miss builds it.
         self.cache
-            .try_get_with(session_id, self.source.is_active(session_id))
+            .try_get_with(session_id, async { self.source.is_active(session_id).await })
             .await
             .map_err(|error: Arc<anyhow::Error>| anyhow::anyhow!("{error:#}"))
     }

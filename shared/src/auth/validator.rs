@@ -144,26 +144,26 @@ impl TokenValidator {
 
     /// The caller a request's `Authorization` header identifies: anonymous without one.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, TokenError> {
-        let Some(header) = authorization else {
-            return Ok(Caller::Anonymous);
-        };
-        let token = bearer_token(header).ok_or(TokenError::MalformedHeader)?;
-        self.validate(token).await.map(Caller::User)
+        Ok(match self.verified_bearer(authorization).await? {
+            Some(verified) => Caller::User(verified.principal.clone()),
+            None => Caller::Anonymous,
+        })
     }
 
     /// Whether `authorization` is absent or carries a valid token of an active session:
     /// the same checks as [`Self::authenticate`], for a gate (the router) that needs the
     /// verdict and not the caller.
     pub async fn admits(&self, authorization: Option<&str>) -> Result<(), TokenError> {
-        let Some(header) = authorization else {
-            return Ok(());
-        };
-        let token = bearer_token(header).ok_or(TokenError::MalformedHeader)?;
-        self.verified_and_current(token).await.map(drop)
+        self.verified_bearer(authorization).await.map(drop)
     }
 
-    pub async fn validate(&self, token: &str) -> Result<Principal, TokenError> {
-        Ok(self.verified_and_current(token).await?.principal.clone())
+    /// What the header's bearer token proved, if there is a header.
+    async fn verified_bearer(&self, authorization: Option<&str>) -> Result<Option<Arc<VerifiedToken>>, TokenError> {
+        let Some(header) = authorization else {
+            return Ok(None);
+        };
+        let token = bearer_token(header).ok_or(TokenError::MalformedHeader)?;
+        self.verified_and_current(token).await.map(Some)
     }
 
     /// What `token` proved, once its expiry and session are checked again.
@@ -364,7 +364,8 @@ mod tests {
         }
 
         async fn check(&self, token: &str) -> Result<Principal, TokenError> {
-            self.validator.validate(token).await
+            let verified = self.validator.verified_and_current(token).await?;
+            Ok(verified.principal.clone())
         }
     }
 
