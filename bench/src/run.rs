@@ -14,7 +14,7 @@ use crate::{
     load::{self, Iteration, LoadResult},
     options::Options,
     processes::{Process, free_port, wait_ready},
-    report::{self, Row},
+    report::{self, Round, Row},
     scenarios::{self, Data},
     seed::{self, BenchDatabase},
 };
@@ -306,7 +306,8 @@ impl Bench<'_> {
     /// candidate later (A B C, B C A, C A B, …), and keeps each one's median round by
     /// throughput: neither a drift of the machine during the comparison nor the place in
     /// a round (right after the direct call's cold subgraph caches, say) can favour one of
-    /// them. Peak RSS is the highest of the rounds.
+    /// them. Peak RSS is the highest of the rounds. Every round is kept as well, for the
+    /// comparisons the report makes round by round ([`report::paired`]).
     async fn compare(&mut self, scenario: &str, candidates: Vec<Candidate<'_>>) {
         self.compare_at(scenario, candidates, self.options.concurrency).await;
     }
@@ -345,6 +346,13 @@ impl Bench<'_> {
                     }
                 }
             }
+            let rounds = results
+                .iter()
+                .map(|measured| Round {
+                    throughput: measured.result.throughput(),
+                    cpu_per_iteration: measured.cpu_per_iteration.clone(),
+                })
+                .collect();
             results.sort_by(|a, b| a.result.throughput().total_cmp(&b.result.throughput()));
             let Measured {
                 result,
@@ -372,6 +380,7 @@ impl Bench<'_> {
                 result,
                 peak_rss,
                 cpu_per_iteration,
+                rounds,
             });
         }
     }
