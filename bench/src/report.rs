@@ -566,10 +566,10 @@ mod tests {
 
     #[test]
     fn the_paired_ratio_follows_each_round_and_shrugs_off_one_bad_round() {
-        // The machine runs at 1×, 2× and 0.5× speed in the three rounds, and ours does
-        // 0.9× stock's work in each; one of stock's rounds also lost 20 % to something
-        // else. Its medians would compare a 900 with that 800 (1.125×); each round pairs
-        // like with like, and the median of the rounds says 0.9×.
+        // The machine runs at 1×, 2× and 0.5× speed in the three rounds, and ours serves
+        // 0.9× stock's throughput in each; one of stock's rounds also lost 20 % to
+        // something else. The medians would compare ours' 900 with that 800 (1.125×);
+        // each round pairs like with like, and the median of the rounds says 0.9×.
         let ours = row(&[(900.0, &[]), (1800.0, &[]), (450.0, &[])]);
         let stock = row(&[(800.0, &[]), (2000.0, &[]), (500.0, &[])]);
         let paired = paired(&ours, &stock).unwrap();
