@@ -23,9 +23,12 @@ pub(crate) fn versioned_address(scope: &str, generation: &str, entry: &str) -> S
     format!("{scope}@{generation}/{entry}")
 }
 
+/// How every generation key ends.
+pub(crate) const GENERATION_SUFFIX: &str = "#gen";
+
 /// The generation key of a scope.
 pub(crate) fn generation_address(scope: &str) -> String {
-    format!("{scope}#gen")
+    format!("{scope}{GENERATION_SUFFIX}")
 }
 
 /// What a read found for one slot.

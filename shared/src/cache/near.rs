@@ -8,9 +8,11 @@
 //! What is kept, and why it is safe:
 //! - *Generations* (one per scope) are the only mutable values. They are kept until
 //!   Redis says they changed. The push handler runs on the connection's reader, in order
-//!   with replies, and bumps an invalidation counter; a reader remembers a generation only
-//!   if the counter did not move while its read was in flight, so a reply overtaken by an
-//!   invalidation is never remembered (the classic client-side caching race).
+//!   with replies, and bumps an invalidation counter when a generation changed (pushes
+//!   for entries alone do not count: stores change entries all the time); a reader
+//!   remembers a generation only if the counter did not move while its read was in
+//!   flight, so a reply overtaken by an invalidation is never remembered (the classic
+//!   client-side caching race).
 //! - *Entries* are immutable once their generation is current: a value under a
 //!   generation only changes while a writer is retiring that generation. So entries are
 //!   kept by their versioned address until their TTL, without tracking.
@@ -33,7 +35,7 @@ use std::{
 use moka::sync::Cache as MokaCache;
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, Value, aio::MultiplexedConnection};
 
-use super::backend::{BackendError, entry_weight};
+use super::backend::{BackendError, GENERATION_SUFFIX, entry_weight};
 
 /// How many scope generations are kept; each is a short key and a 32-character token.
 const MAX_GENERATIONS: u64 = 200_000;
@@ -230,20 +232,30 @@ struct Listener {
 impl Listener {
     fn on_push(&self, connection_id: u64, push: &PushInfo) {
         match push.kind {
-            PushKind::Invalidate => {
-                self.invalidations.fetch_add(1, Ordering::SeqCst);
-                match push.data.first() {
-                    Some(Value::Array(keys)) => {
-                        for key in keys {
-                            if let Ok(key) = redis::from_redis_value::<String>(key) {
-                                self.generations.invalidate(&key);
-                            }
-                        }
+            PushKind::Invalidate => match push.data.first() {
+                Some(Value::Array(keys)) => {
+                    let keys: Vec<String> = keys
+                        .iter()
+                        .filter_map(|key| redis::from_redis_value::<String>(key).ok())
+                        .collect();
+                    // Only a generation's change can make a read's generation wrong.
+                    // Entries are tracked too (the read script reads them on this
+                    // connection), and every store after a miss changes one: counted,
+                    // they kept nearly every read under load from remembering its
+                    // generation, and the near cache from answering anything.
+                    if keys.iter().any(|key| key.ends_with(GENERATION_SUFFIX)) {
+                        self.invalidations.fetch_add(1, Ordering::SeqCst);
                     }
-                    // A nil key list means "everything" (FLUSHALL, tracking table full).
-                    _ => self.generations.invalidate_all(),
+                    for key in &keys {
+                        self.generations.invalidate(key);
+                    }
                 }
-            }
+                // A nil key list means "everything" (FLUSHALL, tracking table full).
+                _ => {
+                    self.invalidations.fetch_add(1, Ordering::SeqCst);
+                    self.generations.invalidate_all();
+                }
+            },
             PushKind::Disconnection if self.live_id.load(Ordering::SeqCst) == connection_id => {
                 self.broken.store(true, Ordering::SeqCst);
                 self.forget_all();
@@ -327,6 +339,40 @@ mod tests {
             },
         );
         assert_eq!(near.generation("b#gen"), None);
+    }
+
+    #[test]
+    fn a_push_for_entries_alone_does_not_keep_a_read_from_remembering_its_generation() {
+        let near = near();
+        let listener = &near.tracked.listener;
+        let ticket = near.ticket();
+        listener.on_push(
+            0,
+            &PushInfo {
+                kind: PushKind::Invalidate,
+                data: vec![Value::Array(vec![Value::BulkString(b"scope@g1/listing".to_vec())])],
+            },
+        );
+        near.remember_generations(ticket, [("scope#gen", "g1")]);
+        assert_eq!(near.generation("scope#gen").as_deref(), Some("g1"));
+
+        let ticket = near.ticket();
+        listener.on_push(
+            0,
+            &PushInfo {
+                kind: PushKind::Invalidate,
+                data: vec![Value::Array(vec![
+                    Value::BulkString(b"scope@g1/listing".to_vec()),
+                    Value::BulkString(b"other#gen".to_vec()),
+                ])],
+            },
+        );
+        near.remember_generations(ticket, [("scope#gen", "g2")]);
+        assert_eq!(
+            near.generation("scope#gen").as_deref(),
+            Some("g1"),
+            "a read overtaken by a generation's change remembers nothing"
+        );
     }
 
     #[test]

@@ -131,8 +131,10 @@ impl RedisBackend {
             .collect();
         let missing: Vec<usize> = (0..slots.len()).filter(|&i| found[i].is_none()).collect();
         if !missing.is_empty() {
-            let ticket = near.ticket();
             let mut connection = near.connection().await?;
+            // Taken once connected: (re)connecting forgets everything, which would keep
+            // the first read on a new connection from remembering what it read.
+            let ticket = near.ticket();
             let asked: Vec<&Slot> = missing.iter().map(|&i| &slots[i]).collect();
             let read = match self.read_from_redis(&mut connection, &asked).await {
                 Ok(read) => read,
