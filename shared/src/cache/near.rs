@@ -301,6 +301,18 @@ mod tests {
         NearCache::new(client, "unit", 1 << 20, Duration::from_secs(60))
     }
 
+    /// The push Redis sends when `keys` changed.
+    fn invalidation_of(keys: &[&str]) -> PushInfo {
+        PushInfo {
+            kind: PushKind::Invalidate,
+            data: vec![Value::Array(
+                keys.iter()
+                    .map(|key| Value::BulkString(key.as_bytes().to_vec()))
+                    .collect(),
+            )],
+        }
+    }
+
     #[test]
     fn a_generation_read_before_an_invalidation_is_not_remembered() {
         let near = near();
@@ -319,13 +331,7 @@ mod tests {
         near.remember_generations(near.ticket(), [("a#gen", "1"), ("b#gen", "1")]);
         let listener = &near.tracked.listener;
         let ticket = near.ticket();
-        listener.on_push(
-            0,
-            &PushInfo {
-                kind: PushKind::Invalidate,
-                data: vec![Value::Array(vec![Value::BulkString(b"a#gen".to_vec())])],
-            },
-        );
+        listener.on_push(0, &invalidation_of(&["a#gen"]));
         assert_eq!(near.generation("a#gen"), None);
         assert_eq!(near.generation("b#gen").as_deref(), Some("1"));
         near.remember_generations(ticket, [("a#gen", "stale")]);
@@ -346,27 +352,12 @@ mod tests {
         let near = near();
         let listener = &near.tracked.listener;
         let ticket = near.ticket();
-        listener.on_push(
-            0,
-            &PushInfo {
-                kind: PushKind::Invalidate,
-                data: vec![Value::Array(vec![Value::BulkString(b"scope@g1/listing".to_vec())])],
-            },
-        );
+        listener.on_push(0, &invalidation_of(&["scope@g1/listing"]));
         near.remember_generations(ticket, [("scope#gen", "g1")]);
         assert_eq!(near.generation("scope#gen").as_deref(), Some("g1"));
 
         let ticket = near.ticket();
-        listener.on_push(
-            0,
-            &PushInfo {
-                kind: PushKind::Invalidate,
-                data: vec![Value::Array(vec![
-                    Value::BulkString(b"scope@g1/listing".to_vec()),
-                    Value::BulkString(b"other#gen".to_vec()),
-                ])],
-            },
-        );
+        listener.on_push(0, &invalidation_of(&["scope@g1/listing", "other#gen"]));
         near.remember_generations(ticket, [("scope#gen", "g2")]);
         assert_eq!(
             near.generation("scope#gen").as_deref(),
