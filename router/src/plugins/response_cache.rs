@@ -30,11 +30,12 @@
 //! body written and never read. A first request costs one look-up in [`Sightings`].
 //!
 //! Non-blocking: a hit answers without executing; a miss executes normally and the
-//! response is stored afterwards on the plugin I/O runtime, never delaying the client.
+//! response is stored afterwards by the look-up's task, never delaying the client.
 //! Storage is the shared cache: Redis when `REDIS_URL` is set (shared by every router),
 //! else a bounded in-process cache.
 
 use std::{
+    borrow::Cow,
     collections::{BTreeMap, HashMap, HashSet},
     sync::{
         Arc, Mutex, PoisonError,
@@ -161,15 +162,41 @@ pub struct ResponseCache {
     retirements: Arc<Retirements>,
 }
 
-/// A response as stored: its body, the tags the catalog gave it, when its request started
-/// (Unix milliseconds, before the catalog read what it shows) and which router stored it
-/// (whose clock that time is from).
+/// What a stored response says of itself, ahead of its body: the tags the catalog gave
+/// it, when its request started (Unix milliseconds, before the catalog read what it
+/// shows) and which router stored it (whose clock that time is from).
 #[derive(Debug, Serialize, Deserialize)]
-struct StoredResponse {
+struct EntryHeader<'a> {
     started_at_ms: i64,
     stored_by: u64,
-    tags: Vec<String>,
-    body: String,
+    #[serde(borrow)]
+    tags: Vec<Cow<'a, str>>,
+}
+
+/// A stored response is its [`EntryHeader`] as JSON, a newline, then the body exactly as
+/// the client receives it. JSON text never holds a raw newline, so the first one ends the
+/// header; the body is never escaped into a JSON string, so storing it is one copy, a hit
+/// is one copy back, and freshness is judged from the header alone (most look-ups under
+/// a storefront's load find a stale entry: its body is never read).
+const HEADER_END: u8 = b'\n';
+
+/// `header` and the response `data` as one stored entry.
+fn encode_entry(header: &EntryHeader<'_>, data: &impl Serialize) -> Result<Vec<u8>, hive_router::sonic_rs::Error> {
+    // Room for a listing page's body, so it is written without growing the buffer.
+    let mut entry = Vec::with_capacity(16 * 1024);
+    hive_router::sonic_rs::to_writer(&mut entry, header)?;
+    entry.push(HEADER_END);
+    entry.extend_from_slice(br#"{"data":"#);
+    hive_router::sonic_rs::to_writer(&mut entry, data)?;
+    entry.push(b'}');
+    Ok(entry)
+}
+
+/// A stored entry's header; nothing for bytes that are not an entry of this format
+/// (written by an older release: they count as stale and are replaced).
+fn decode_header(entry: &[u8]) -> Option<EntryHeader<'_>> {
+    let end = memchr::memchr(HEADER_END, entry)?;
+    serde_json::from_slice(&entry[..end]).ok()
 }
 
 /// The `cache-tag` headers of the catalog's responses to one request being executed for
@@ -245,7 +272,7 @@ impl Retirements {
 
     /// Whether `stored` is still what the catalog would answer at `now_ms`, as far as tags
     /// tell (its scope covers the rest).
-    fn is_fresh(&self, stored: &StoredResponse, now_ms: i64) -> bool {
+    fn is_fresh(&self, stored: &EntryHeader<'_>, now_ms: i64) -> bool {
         let started_at_ms = stored.started_at_ms;
         let allowance = if stored.stored_by == self.instance {
             SETTLE_ALLOWANCE_MS
@@ -259,7 +286,7 @@ impl Retirements {
             && stored.tags.iter().all(|tag| {
                 state
                     .retired_at_ms
-                    .get(tag)
+                    .get(&**tag)
                     .is_none_or(|retired_at| started_after(*retired_at))
             })
     }
@@ -546,13 +573,21 @@ impl ResponseCache {
         // the entry unreachable instead of resurrecting old data. Concurrent misses of
         // one key wait for the first execution (the cache's single flight).
         let (miss_tx, miss_rx) = oneshot::channel::<()>();
-        let (response_tx, response_rx) = oneshot::channel::<StoredResponse>();
+        let (response_tx, response_rx) = oneshot::channel::<Vec<u8>>();
         let responses = self.responses.clone();
         let retirements = self.retirements.clone();
-        let lookup = self.io.spawn(async move {
-            let fresh = move |stored: &StoredResponse| retirements.is_fresh(stored, Utc::now().timestamp_millis());
+        // On this worker's own runtime (Hive Router's ntex workers are tokio
+        // current-thread runtimes): a look-up answered from the near cache then costs no
+        // thread hop at all, and a miss hands over to execution on the same thread. Only
+        // Redis round trips cross to the I/O runtime, where the connection lives. The
+        // task outlives this hook: it stores the response once execution ends.
+        let runtime = tokio::runtime::Handle::try_current().unwrap_or_else(|_| self.io.clone());
+        let lookup = runtime.spawn(async move {
+            let fresh = move |entry: &[u8]| {
+                decode_header(entry).is_some_and(|header| retirements.is_fresh(&header, Utc::now().timestamp_millis()))
+            };
             responses
-                .get_or_load_unless(key, fresh, move || async move {
+                .get_or_load_bytes_unless(key, fresh, move || async move {
                     let _ = miss_tx.send(());
                     // No response (an error, or no execution): nothing is stored.
                     response_rx.await.map_err(|_| AppError::not_found("response"))
@@ -568,13 +603,18 @@ impl ResponseCache {
             Either::Right((Err(_), lookup)) => Some(lookup.await),
         };
         match shared {
-            Some(Ok(Ok(stored))) => {
-                let output = hive_router::PlanExecutionOutput {
-                    body: stored.body.into_bytes(),
-                    error_count: 0,
-                    status_code: StatusCode::OK,
-                };
-                return payload.end_with_response(OnExecuteResponse::Output(output));
+            Some(Ok(Ok(mut entry))) => {
+                // The look-up judged this entry by its header, so it has one.
+                if let Some(header_end) = memchr::memchr(HEADER_END, &entry) {
+                    entry.drain(..=header_end);
+                    let output = hive_router::PlanExecutionOutput {
+                        body: entry,
+                        error_count: 0,
+                        status_code: StatusCode::OK,
+                    };
+                    return payload.end_with_response(OnExecuteResponse::Output(output));
+                }
+                return payload.proceed();
             }
             // The cache failed, or the execution this one waited on did: execute, store
             // nothing.
@@ -584,22 +624,22 @@ impl ResponseCache {
         let context = payload.context;
         context.insert(CollectedTags::default());
         payload.on_end(move |end| {
-            if end.errors.is_empty()
-                && let Ok(data) = hive_router::sonic_rs::to_string(&end.data)
-            {
+            if end.errors.is_empty() {
                 let mut tags = context
                     .get_mut::<CollectedTags>()
                     .map(|mut collected| std::mem::take(&mut collected.0))
                     .unwrap_or_default();
                 tags.sort_unstable();
                 tags.dedup();
-                // Stored by the look-up task after the client has its answer.
-                let _ = response_tx.send(StoredResponse {
+                let header = EntryHeader {
                     started_at_ms,
                     stored_by,
-                    tags,
-                    body: format!("{{\"data\":{data}}}"),
-                });
+                    tags: tags.into_iter().map(Cow::Owned).collect(),
+                };
+                if let Ok(entry) = encode_entry(&header, &end.data) {
+                    // Stored by the look-up task after the client has its answer.
+                    let _ = response_tx.send(entry);
+                }
             }
             end.proceed()
         })
@@ -637,6 +677,33 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_keeps_its_header_apart_from_the_body_the_client_receives() {
+        let data = hive_router::sonic_rs::json!({ "products": [{ "name": "Lamp \"A\"\nsecond line" }] });
+        let header = entry(1_700_000_000_000, 7, &["stock:lamp", "stock-filter"]);
+        let stored = encode_entry(&header, &data).unwrap();
+
+        let read = decode_header(&stored).unwrap();
+        assert_eq!(
+            (read.started_at_ms, read.stored_by, read.tags),
+            (header.started_at_ms, header.stored_by, header.tags)
+        );
+        let body_start = memchr::memchr(HEADER_END, &stored).unwrap() + 1;
+        let response = format!("{{\"data\":{}}}", hive_router::sonic_rs::to_string(&data).unwrap());
+        assert_eq!(
+            std::str::from_utf8(&stored[body_start..]).unwrap(),
+            response,
+            "the body is the response as the client receives it, unescaped"
+        );
+    }
+
+    #[test]
+    fn an_entry_of_the_previous_format_is_not_read_as_one() {
+        let previous = br#"{"started_at_ms":1,"stored_by":7,"tags":[],"body":"{\"data\":{}}"}"#;
+        assert!(decode_header(previous).is_none());
+        assert!(decode_header(b"").is_none());
+    }
+
+    #[test]
     fn only_plans_that_fetch_from_the_catalog_alone_are_cacheable() {
         assert!(only_fetches_from(&["catalog", "catalog"], "catalog"));
         assert!(!only_fetches_from(&["cart", "catalog"], "catalog"));
@@ -669,12 +736,11 @@ mod tests {
     }
 
     /// A response stored by `stored_by` for a request that started at `started_at_ms`.
-    fn entry(started_at_ms: i64, stored_by: u64, tags: &[&str]) -> StoredResponse {
-        StoredResponse {
+    fn entry(started_at_ms: i64, stored_by: u64, tags: &[&'static str]) -> EntryHeader<'static> {
+        EntryHeader {
             started_at_ms,
             stored_by,
-            tags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
-            body: String::new(),
+            tags: tags.iter().map(|tag| Cow::Borrowed(*tag)).collect(),
         }
     }
 

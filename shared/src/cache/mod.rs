@@ -236,7 +236,8 @@ impl Cache {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, AppError>> + Send + 'static,
     {
-        self.read_one(key, load, |_, bytes| decode::<V>(bytes)).await
+        self.read_one(key, load, encode_json, |_, bytes| decode::<V>(bytes))
+            .await
     }
 
     /// As [`Cache::get_or_load`], for values that can go stale in ways no scope tracks
@@ -250,9 +251,35 @@ impl Cache {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, AppError>> + Send + 'static,
     {
-        self.read_one(key, load, |stored, bytes| match decode::<V>(bytes)? {
+        self.read_one(key, load, encode_json, |stored, bytes| match decode::<V>(bytes)? {
             Some(value) if stored.is_some() && !usable(&value) => Err(Unusable::Stale),
             value => Ok(value),
+        })
+        .await
+    }
+
+    /// As [`Cache::get_or_load_unless`], for a value that already is bytes in a format of
+    /// its owner's (the router's responses: a small header, then the body as the client
+    /// gets it). The bytes are stored as they are: no JSON encoding on the way in, none to
+    /// undo on the way out, so neither a store nor a look-up copies the body through an
+    /// escaper, and `usable` can judge an entry by its header without reading the rest.
+    /// Loaded bytes must not be empty: empty bytes are how the cache records an absence,
+    /// so an empty load is an error and nothing is stored.
+    pub async fn get_or_load_bytes_unless<U, F, Fut>(
+        &self,
+        key: CacheKey,
+        usable: U,
+        load: F,
+    ) -> Result<Vec<u8>, AppError>
+    where
+        U: Fn(&[u8]) -> bool + Send + Sync,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Vec<u8>, AppError>> + Send + 'static,
+    {
+        self.read_one(key, load, encode_bytes, |stored, bytes| match bytes {
+            ABSENT => Ok(None),
+            _ if stored.is_some() && !usable(bytes) => Err(Unusable::Stale),
+            _ => Ok(Some(bytes.to_vec())),
         })
         .await
     }
@@ -271,7 +298,8 @@ impl Cache {
         F: FnOnce(Vec<K>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<HashMap<K, V>, AppError>> + Send + 'static,
     {
-        self.read_through(keys, load, |_, bytes| decode::<V>(bytes)).await
+        self.read_through(keys, load, encode_json, |_, bytes| decode::<V>(bytes))
+            .await
     }
 
     /// As [`Cache::get_or_load`], for a value that many requests read whole (a small
@@ -286,16 +314,22 @@ impl Cache {
         Fut: Future<Output = Result<V, AppError>> + Send + 'static,
     {
         let decoded = self.inner.as_ref().map(|inner| inner.decoded.clone());
-        self.read_one(key, load, move |stored, bytes| {
+        self.read_one(key, load, encode_json, move |stored, bytes| {
             decode_shared::<V>(decoded.as_ref(), stored, bytes)
         })
         .await
     }
 
     /// One value through [`Cache::read_through`].
-    async fn read_one<V, T, F, Fut, D>(&self, key: CacheKey, load: F, decode: D) -> Result<T, AppError>
+    async fn read_one<V, T, F, Fut, D>(
+        &self,
+        key: CacheKey,
+        load: F,
+        encode: Encoder<V>,
+        decode: D,
+    ) -> Result<T, AppError>
     where
-        V: Serialize + Send + 'static,
+        V: Send + 'static,
         T: From<V>,
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, AppError>> + Send + 'static,
@@ -308,6 +342,7 @@ impl Cache {
                     let value = load().await?;
                     Ok(HashMap::from([((), value)]))
                 },
+                encode,
                 decode,
             )
             .await?;
@@ -316,18 +351,19 @@ impl Cache {
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("cache loader returned no value")))
     }
 
-    /// The read path of every look-up: `load` produces `V`s, `decode` turns stored bytes
-    /// into the caller's `T` (given the slot and generation they were read under, or
-    /// nothing for bytes just loaded).
+    /// The read path of every look-up: `load` produces `V`s, `encode` turns each into the
+    /// bytes stored, `decode` turns stored bytes into the caller's `T` (given the slot and
+    /// generation they were read under, or nothing for bytes just loaded).
     async fn read_through<K, V, T, F, Fut, D>(
         &self,
         keys: Vec<(K, CacheKey)>,
         load: F,
+        encode: Encoder<V>,
         decode: D,
     ) -> Result<HashMap<K, T>, AppError>
     where
         K: Eq + Hash + Clone + Send + Sync + 'static,
-        V: Serialize + Send + 'static,
+        V: Send + 'static,
         T: From<V>,
         F: FnOnce(Vec<K>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<HashMap<K, V>, AppError>> + Send + 'static,
@@ -392,7 +428,7 @@ impl Cache {
                 let mut writes = Vec::with_capacity(ids.len());
                 for (id, address) in ids.into_iter().zip(addresses) {
                     let bytes = match values.remove(&id) {
-                        Some(value) => serde_json::to_vec(&value).map_err(AppError::internal)?,
+                        Some(value) => encode(value)?,
                         None => ABSENT.to_vec(),
                     };
                     writes.push((address.clone(), bytes.clone()));
@@ -555,6 +591,24 @@ enum Unusable {
     /// A value its reader's own test rejects ([`Cache::get_or_load_unless`]).
     #[error("stale cache entry")]
     Stale,
+}
+
+/// How a loaded value becomes the bytes stored for it.
+type Encoder<V> = fn(V) -> Result<Vec<u8>, AppError>;
+
+/// The encoding of every typed value: JSON.
+fn encode_json<V: Serialize>(value: V) -> Result<Vec<u8>, AppError> {
+    serde_json::to_vec(&value).map_err(AppError::internal)
+}
+
+/// The encoding of a value that is bytes already ([`Cache::get_or_load_bytes_unless`]).
+fn encode_bytes(value: Vec<u8>) -> Result<Vec<u8>, AppError> {
+    if value == ABSENT {
+        return Err(AppError::internal(anyhow::anyhow!(
+            "an empty value cannot be cached: empty bytes record an absence"
+        )));
+    }
+    Ok(value)
 }
 
 fn decode<V: DeserializeOwned>(bytes: &[u8]) -> Result<Option<V>, Unusable> {
@@ -970,6 +1024,57 @@ mod tests {
         );
         assert_eq!(read("v3", anything).await, "v2", "and the reloaded value replaced it");
         assert_eq!((cache.stats().hits(), cache.stats().misses()), (2, 2));
+    }
+
+    #[tokio::test]
+    async fn bytes_are_stored_as_they_are_and_judged_by_their_reader() {
+        let backend = memory_backend(1024 * 1024);
+        let cache = Cache::new("bytes", backend.clone(), Duration::from_secs(60));
+        let key = fresh_key();
+        let read = |database: &'static [u8], usable: fn(&[u8]) -> bool| {
+            let cache = cache.clone();
+            let key = key.clone();
+            async move {
+                cache
+                    .get_or_load_bytes_unless(key, usable, move || async move { Ok::<_, AppError>(database.to_vec()) })
+                    .await
+            }
+        };
+        let body: &[u8] = b"v1\n{\"data\":{\"a\":\"\\\"\"}}";
+        assert_eq!(
+            read(body, |_| false).await.unwrap(),
+            body,
+            "a value just loaded is not tested"
+        );
+        let slot = Slot {
+            scope: key.scope.clone(),
+            entry: key.entry.clone(),
+        };
+        let stored = backend.read(std::slice::from_ref(&slot)).await.unwrap().remove(0);
+        assert_eq!(stored.value.as_deref(), Some(body), "stored without any encoding");
+
+        assert_eq!(
+            read(&b"v2"[..], |_| true).await.unwrap(),
+            body,
+            "an accepted value is a hit"
+        );
+        assert_eq!(
+            read(&b"v2"[..], |stored| !stored.starts_with(b"v1")).await.unwrap(),
+            b"v2",
+            "a rejected value is reloaded"
+        );
+        assert_eq!(read(&b"v3"[..], |_| true).await.unwrap(), b"v2", "and replaced");
+
+        let empty = fresh_key();
+        let refused = cache
+            .get_or_load_bytes_unless(empty.clone(), |_| true, || async { Ok(Vec::new()) })
+            .await;
+        assert!(refused.is_err(), "an empty value is refused, not cached as an absence");
+        let reloaded = cache
+            .get_or_load_bytes_unless(empty, |_| true, || async { Ok(b"later".to_vec()) })
+            .await
+            .unwrap();
+        assert_eq!(reloaded, b"later", "and nothing was stored for it");
     }
 
     #[tokio::test]
