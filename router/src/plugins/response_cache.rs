@@ -192,11 +192,22 @@ fn encode_entry(header: &EntryHeader<'_>, data: &impl Serialize) -> Result<Vec<u
     Ok(entry)
 }
 
-/// A stored entry's header; nothing for bytes that are not an entry of this format
-/// (written by an older release: they count as stale and are replaced).
+/// Where a stored entry's header ends; nothing for bytes that are not an entry of this
+/// format (written by an older release: they count as stale and are replaced).
+fn header_end(entry: &[u8]) -> Option<usize> {
+    memchr::memchr(HEADER_END, entry)
+}
+
+/// A stored entry's header.
 fn decode_header(entry: &[u8]) -> Option<EntryHeader<'_>> {
-    let end = memchr::memchr(HEADER_END, entry)?;
-    serde_json::from_slice(&entry[..end]).ok()
+    serde_json::from_slice(&entry[..header_end(entry)?]).ok()
+}
+
+/// A stored entry's body, the response as the client receives it.
+fn into_body(mut entry: Vec<u8>) -> Option<Vec<u8>> {
+    let end = header_end(&entry)?;
+    entry.drain(..=end);
+    Some(entry)
 }
 
 /// The `cache-tag` headers of the catalog's responses to one request being executed for
@@ -603,19 +614,18 @@ impl ResponseCache {
             Either::Right((Err(_), lookup)) => Some(lookup.await),
         };
         match shared {
-            Some(Ok(Ok(mut entry))) => {
-                // The look-up judged this entry by its header, so it has one.
-                if let Some(header_end) = memchr::memchr(HEADER_END, &entry) {
-                    entry.drain(..=header_end);
+            // The look-up judged this entry by its header, so it has one.
+            Some(Ok(Ok(entry))) => match into_body(entry) {
+                Some(body) => {
                     let output = hive_router::PlanExecutionOutput {
-                        body: entry,
+                        body,
                         error_count: 0,
                         status_code: StatusCode::OK,
                     };
                     return payload.end_with_response(OnExecuteResponse::Output(output));
                 }
-                return payload.proceed();
-            }
+                None => return payload.proceed(),
+            },
             // The cache failed, or the execution this one waited on did: execute, store
             // nothing.
             Some(_) => return payload.proceed(),
@@ -687,10 +697,9 @@ mod tests {
             (read.started_at_ms, read.stored_by, read.tags),
             (header.started_at_ms, header.stored_by, header.tags)
         );
-        let body_start = memchr::memchr(HEADER_END, &stored).unwrap() + 1;
         let response = format!("{{\"data\":{}}}", hive_router::sonic_rs::to_string(&data).unwrap());
         assert_eq!(
-            std::str::from_utf8(&stored[body_start..]).unwrap(),
+            String::from_utf8(into_body(stored).unwrap()).unwrap(),
             response,
             "the body is the response as the client receives it, unescaped"
         );

@@ -234,19 +234,21 @@ impl Listener {
         match push.kind {
             PushKind::Invalidate => match push.data.first() {
                 Some(Value::Array(keys)) => {
-                    let keys: Vec<String> = keys
+                    // Only a generation's change can make a read's generation wrong, and
+                    // only generations are kept here. Entries are tracked too (the read
+                    // script reads them on this connection), and every store after a
+                    // miss changes one: counted, they kept nearly every read under load
+                    // from remembering its generation, and the near cache from
+                    // answering anything.
+                    let generations: Vec<String> = keys
                         .iter()
                         .filter_map(|key| redis::from_redis_value::<String>(key).ok())
+                        .filter(|key| key.ends_with(GENERATION_SUFFIX))
                         .collect();
-                    // Only a generation's change can make a read's generation wrong.
-                    // Entries are tracked too (the read script reads them on this
-                    // connection), and every store after a miss changes one: counted,
-                    // they kept nearly every read under load from remembering its
-                    // generation, and the near cache from answering anything.
-                    if keys.iter().any(|key| key.ends_with(GENERATION_SUFFIX)) {
+                    if !generations.is_empty() {
                         self.invalidations.fetch_add(1, Ordering::SeqCst);
                     }
-                    for key in &keys {
+                    for key in &generations {
                         self.generations.invalidate(key);
                     }
                 }
